@@ -1,0 +1,111 @@
+"""The configuration schema, with the paper's values as defaults.
+
+Every hyper-parameter lives here as data; ``configs/*.py`` start from
+:func:`default_config` and override fields. Field names are a public interface:
+tools and users set them as ``--config.train.batch_size=6``.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Returns the paper's configuration (Sec. 4.1-4.2 and SPEC.md)."""
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+
+    # Input pipeline (attention_colorization/data).
+    config.data = ml_collections.ConfigDict()
+    config.data.train_dir = ""  # Folder of images, searched recursively.
+    config.data.val_dir = ""  # Optional; empty means a held-out share of train.
+    config.data.train_tfrecords = (
+        ""  # Glob of TFRecord shards (tools/make_tfrecords.py).
+    )
+    config.data.val_tfrecords = ""
+    config.data.pairs_csv = ""  # Optional CSV (target, reference) replacing synthesis.
+    config.data.image_size = 256  # Model resolution S (random crop S x S).
+    config.data.resize_short = 288  # Short side before cropping.
+    config.data.related_prob = 0.8  # P(reference = distorted copy of the target).
+    config.data.hist_floor = 1e-4  # Floor eps of the reference histogram R_H.
+    config.data.max_decode_side = 1024  # JPEGs larger than this decode downscaled.
+    config.data.shuffle_buffer = 1024
+    config.data.deterministic = False  # Seeded, order-preserving pipeline.
+    config.data.val_fraction = 0.05  # Held-out share when val_dir is empty.
+    config.data.max_rotation_deg = 10.0  # Reference distortion: rotation range.
+    config.data.warp_strength = 0.05  # Reference distortion: TPS/elastic amplitude.
+
+    # Network (attention_colorization/layers, SPEC.md "Network").
+    config.model = ml_collections.ConfigDict()
+    config.model.width = 1.0  # Channel multiplier of F (Zhang et al. 2017).
+    config.model.tau = 0.01  # SCM softmax temperature.
+    config.model.attention_chunk = 1024  # SCM queries per chunk (memory O(N*chunk)).
+    config.model.confidence_topk = 8  # SCM: similarities per query feeding w_r.
+    config.model.num_bins = 313  # Q database colours (fixed by ab_bins()).
+
+    # Losses (Eq. 7-12), all computed in float32.
+    config.loss = ml_collections.ConfigDict()
+    config.loss.l1 = 1000.0
+    config.loss.perceptual = 1000.0
+    config.loss.gan = 0.1
+    config.loss.sparse = 1.0
+    config.loss.hist = 1.0
+    # "imagenet" (Keras download), a local .h5/.keras file of VGG19, or "none".
+    config.loss.perceptual_weights = "imagenet"
+
+    # Training (attention_colorization/trainer.py, train.py).
+    config.train = ml_collections.ConfigDict()
+    config.train.batch_size = 6  # Global batch size (split over replicas).
+    config.train.learning_rate = 2e-5
+    config.train.beta_1 = 0.5
+    config.train.beta_2 = 0.99
+    config.train.stage1_steps = 2_135_000  # ~10 epochs of 1.28 M images at batch 6.
+    config.train.stage2_steps = 2_135_000
+    config.train.checkpoint_every_steps = 1000
+    config.train.log_every_steps = 100
+    config.train.image_every_steps = 1000
+    config.train.val_every_steps = 5000
+    config.train.val_steps = 50
+    config.train.mixed_precision = "mixed_float16"
+    config.train.distribution = "default"
+    config.train.keep_checkpoints = 3
+    return config
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError with one readable line when a field is out of range."""
+    if config.train.mixed_precision not in PRECISION_POLICIES:
+        raise ValueError(
+            f"train.mixed_precision must be one of {PRECISION_POLICIES}, "
+            f"got {config.train.mixed_precision!r}"
+        )
+    if config.train.distribution not in DISTRIBUTIONS:
+        raise ValueError(
+            f"train.distribution must be one of {DISTRIBUTIONS}, "
+            f"got {config.train.distribution!r}"
+        )
+    size = config.data.image_size
+    if size < 16 or size % 8:
+        raise ValueError(f"data.image_size must be a multiple of 8 >= 16, got {size}")
+    if config.data.resize_short < size:
+        raise ValueError(
+            f"data.resize_short ({config.data.resize_short}) must be >= "
+            f"data.image_size ({size})"
+        )
+    if not 0.0 <= config.data.related_prob <= 1.0:
+        raise ValueError(
+            f"data.related_prob must be in [0, 1], got {config.data.related_prob}"
+        )
+    if config.model.width <= 0:
+        raise ValueError(f"model.width must be > 0, got {config.model.width}")
+    if config.model.tau <= 0:
+        raise ValueError(f"model.tau must be > 0, got {config.model.tau}")
+    if config.model.attention_chunk < 1:
+        raise ValueError("model.attention_chunk must be >= 1")
+    if config.train.batch_size < 1:
+        raise ValueError("train.batch_size must be >= 1")
+    if config.train.checkpoint_every_steps < 1:
+        raise ValueError("train.checkpoint_every_steps must be >= 1")
