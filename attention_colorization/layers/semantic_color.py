@@ -1,0 +1,181 @@
+"""The Semantic Color Module (SCM): attention from the target to the reference."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from attention_colorization.layers.blocks import resize_to_grid
+
+
+@keras.saving.register_keras_serializable(package="attention_colorization")
+class SemanticColorModule(keras.layers.Layer):
+    """Transfers reference colours by attention over semantic features (Eq. 1).
+
+    The algorithm, for a target T and a reference R encoded by the same F:
+
+    1. Query ``q(x)`` and key ``k(i)``: every given feature map (six blocks of F
+       and the normalised L channel) is resized to the attention grid G x G,
+       each multi-channel map is L2-normalised over its channels (so that every
+       block weighs the same, whatever its width), the maps are concatenated
+       and the result is L2-normalised again. ``q`` comes from T, ``k`` from R.
+    2. Similarity ``h(q(x), k(i)) = softmax_i(q(x) . k(i) / tau)`` over the
+       ``N = G * G`` reference positions (the paper's ``1 / N^r`` normaliser of
+       Eq. 1 becomes the softmax's).
+    3. Colour ``c_r(x) = sum_i h(q(x), k(i)) v(i)`` with ``v`` the reference ab
+       (normalised, ``ab / 110``) averaged down to G x G (Eq. 1).
+    4. Confidence ``w_r(x)``: the top-k cosine similarities of ``q(x)`` pass
+       through two Dense layers to one logit (the paper's "semantic
+       correspondence through a fully connected layer"); the gate (Eq. 5)
+       turns it into a fusion weight.
+    5. The best match ``argmax_i q(x) . k(i)`` (flattened ``y * G + x``) is
+       returned for visualisation.
+
+    Steps 2-5 run over chunks of ``chunk_size`` queries (a Python loop over a
+    static number of chunks), so at most ``[B, chunk_size, N]`` logits exist at
+    a time in the forward pass: memory O(N * chunk), not O(N^2). Everything in
+    steps 1-5 is computed in float32 whatever the precision policy; the colour
+    and the confidence are returned in the compute dtype.
+
+    Args:
+        grid_size: G, the side of the attention grid (model resolution / 4).
+        tau: softmax temperature (paper 0.01).
+        chunk_size: queries per attention chunk.
+        top_k: cosine similarities per query feeding the confidence.
+        confidence_units: hidden units of the confidence MLP.
+        **kwargs: passed to ``keras.layers.Layer``.
+
+    Call arguments:
+        query_features: list of the target's maps ``[B, h_j, w_j, C_j]`` (any
+            resolutions; the same layers as ``key_features``).
+        key_features: list of the reference's maps, same channels as
+            ``query_features`` (spatial sizes may differ).
+        reference_ab: normalised reference ab ``[B, H_r, W_r, 2]`` (any size that
+            resizes to the grid; usually the model resolution S).
+
+    Returns:
+        A tuple ``(color, confidence, match)``: ``color [B, G, G, 2]`` (normalised
+        ab), ``confidence [B, G, G, 1]`` (a logit), ``match [B, G, G]`` int32.
+
+    References:
+        Yin et al., "Yes, 'Attention Is All You Need', for Exemplar based
+        Colorization", ACM MM 2021, Sec. 3.1 (Eq. 1) and 3.2.1.
+    """
+
+    def __init__(
+        self,
+        grid_size,
+        tau=0.01,
+        chunk_size=1024,
+        top_k=8,
+        confidence_units=32,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        if top_k < 1 or top_k > grid_size * grid_size:
+            raise ValueError(f"top_k must be in [1, {grid_size**2}], got {top_k}")
+        self.grid_size = grid_size
+        self.tau = tau
+        self.chunk_size = chunk_size
+        self.top_k = top_k
+        self.confidence_units = confidence_units
+        self.confidence_hidden = keras.layers.Dense(
+            confidence_units,
+            activation="relu",
+            dtype=self.dtype_policy,
+            name="confidence_hidden",
+        )
+        self.confidence_out = keras.layers.Dense(
+            1, dtype=self.dtype_policy, name="confidence_out"
+        )
+
+    def build(
+        self, query_features_shape, key_features_shape=None, reference_ab_shape=None
+    ):
+        self.confidence_hidden.build((None, self.grid_size, self.grid_size, self.top_k))
+        self.confidence_out.build(
+            (None, self.grid_size, self.grid_size, self.confidence_units)
+        )
+        self.built = True
+
+    def embed(self, features):
+        """Builds queries or keys ``[B, N, D]`` (float32, unit norm) from maps.
+
+        Args:
+            features: list of maps ``[B, h_j, w_j, C_j]``.
+
+        Returns:
+            ``[B, G * G, sum_j C_j]`` float32, L2-normalised over the last axis.
+        """
+        parts = []
+        for feature in features:
+            x = ops.cast(feature, "float32")  # [B, h_j, w_j, C_j]
+            x = resize_to_grid(x, self.grid_size)  # [B, G, G, C_j]
+            if x.shape[-1] > 1:
+                x = _l2_normalize(x)
+            parts.append(x)
+        x = _l2_normalize(ops.concatenate(parts, axis=-1))  # [B, G, G, D]
+        return ops.reshape(x, (-1, self.grid_size * self.grid_size, x.shape[-1]))
+
+    def attend(self, query, key, value):
+        """Chunked attention: colours, top-k similarities and best matches.
+
+        Args:
+            query: ``[B, N_q, D]`` float32, unit norm.
+            key: ``[B, N, D]`` float32, unit norm.
+            value: ``[B, N, 2]`` float32.
+
+        Returns:
+            ``color [B, N_q, 2]``, ``top_similarities [B, N_q, top_k]`` (float32)
+            and ``match [B, N_q]`` int32.
+        """
+        num_queries = query.shape[1]
+        key_t = ops.transpose(key, (0, 2, 1))  # [B, D, N]
+        colors, tops, matches = [], [], []
+        for start in range(0, num_queries, self.chunk_size):
+            q = query[:, start : start + self.chunk_size]  # [B, C, D]
+            similarity = ops.matmul(q, key_t)  # [B, C, N], cosine in [-1, 1]
+            weights = ops.softmax(similarity / self.tau, axis=-1)  # [B, C, N]
+            colors.append(ops.matmul(weights, value))  # Eq. 1: [B, C, 2]
+            tops.append(ops.top_k(similarity, self.top_k, sorted=True)[0])  # [B, C, k]
+            matches.append(ops.cast(ops.argmax(similarity, axis=-1), "int32"))  # [B, C]
+        return (
+            ops.concatenate(colors, axis=1),
+            ops.concatenate(tops, axis=1),
+            ops.concatenate(matches, axis=1),
+        )
+
+    def call(self, query_features, key_features, reference_ab):
+        g = self.grid_size
+        query = self.embed(query_features)  # [B, N, D]
+        key = self.embed(key_features)  # [B, N, D]
+        value = resize_to_grid(ops.cast(reference_ab, "float32"), g)  # [B, G, G, 2]
+        value = ops.reshape(value, (-1, g * g, 2))  # [B, N, 2]
+        color, top, match = self.attend(query, key, value)
+        color = ops.reshape(color, (-1, g, g, 2))  # [B, G, G, 2]
+        top = ops.reshape(top, (-1, g, g, self.top_k))  # [B, G, G, k]
+        match = ops.reshape(match, (-1, g, g))  # [B, G, G]
+        hidden = self.confidence_hidden(ops.cast(top, self.compute_dtype))
+        confidence = self.confidence_out(hidden)  # [B, G, G, 1]
+        return ops.cast(color, self.compute_dtype), confidence, match
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "grid_size": self.grid_size,
+                "tau": self.tau,
+                "chunk_size": self.chunk_size,
+                "top_k": self.top_k,
+                "confidence_units": self.confidence_units,
+            }
+        )
+        return config
+
+
+def _l2_normalize(x, epsilon=1e-6):
+    """``x / max(|x|, epsilon)`` over the last axis (float32 in, float32 out)."""
+    norm = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True))
+    return x / ops.maximum(norm, epsilon)

@@ -1,0 +1,342 @@
+"""The generator (F, SCM, DCM, gate, decoder) and the discriminator, built from a config.
+
+    generator = build_generator(config)
+    out = generator({"l": l, "ref_lab": ref_lab, "ref_hist": ref_hist}, stage=2)
+    out["ab"]  # [B, S, S, 2], ab / 110
+
+See :class:`Generator` for the inputs and outputs, SPEC.md ("Network") for the
+design.
+"""
+
+from __future__ import annotations
+
+import keras
+import ml_collections
+import numpy as np
+from keras import ops
+
+from attention_colorization import color
+from attention_colorization.layers import (
+    DatabaseColorModule,
+    Decoder,
+    FeatureExtractor,
+    GateFusion,
+    PatchDiscriminator,
+    SemanticColorModule,
+)
+from attention_colorization.layers.blocks import resize_to_grid
+
+# The six blocks of F whose features build the SCM's queries and keys (with L).
+DEFAULT_QUERY_LAYERS = ("conv2", "conv3", "conv4", "conv5", "conv6", "conv7")
+
+
+@keras.saving.register_keras_serializable(package="attention_colorization")
+class Generator(keras.Model):
+    """The colourisation network of Yin et al. 2021 (Fig. 2), K >= 0 references.
+
+    1. F encodes the target L and the K reference L channels (shared weights,
+       one batched call when the sizes agree).
+    2. Stage 2 only: the SCM gives one colour and confidence per reference
+       (shared weights); the DCM gives the database colour under the prior
+       ``p(v)`` = the mean of the given reference histograms, or, without
+       ``"ref_hist"``, the histogram of the references' ab at the attention
+       grid, or, without references either, a uniform prior (automatic
+       colourisation).
+    3. The gate fuses the ``M = K + 1`` sources (Eq. 5), the database last.
+       Stage 1 skips steps 2-3: ``c' = 0`` (F + decoder only).
+    4. The decoder maps ``c'`` and the gray features to ab at S.
+
+    Inputs are in Lab units; the generator normalises them itself. The
+    attention grid is ``G = image_size / 4``. References normally have the
+    model's size S (the inference API resizes them; F then runs once on target
+    and references together); another static size divisible by 8 also works
+    (F runs twice and the SCM resizes their features to the grid).
+
+    Args:
+        image_size: model resolution S (a multiple of 8).
+        width: channel multiplier of F and the decoder.
+        tau: SCM softmax temperature.
+        attention_chunk: SCM queries per attention chunk.
+        confidence_topk: SCM similarities per query feeding its confidence.
+        num_bins: Q database colours (313).
+        hist_floor: floor of the prior computed from references when no
+            ``"ref_hist"`` is given.
+        query_layers: blocks of F that build the SCM queries/keys (with L).
+        confidence_units: hidden units of the SCM/DCM confidence MLPs.
+        **kwargs: passed to ``keras.Model`` (``name``, ``dtype``...).
+
+    Call arguments:
+        inputs: dict with ``"l"`` ``[B, S, S, 1]`` (L in [0, 100]); optional
+            ``"ref_lab"`` ``[B, S, S, 3]`` or ``[B, K, S, S, 3]`` (Lab units);
+            optional ``"ref_hist"`` ``[B, Q]`` or ``[B, K', Q]`` (histograms,
+            their mean is the DCM prior).
+        training: Keras training flag (batch norm).
+        stage: 1 (F + decoder) or 2 (the full network).
+        return_maps: also return the intermediate maps (below).
+
+    Returns:
+        A dict of float32 (int32 for ``"match"``) tensors:
+        ``"ab"`` ``[B, S, S, 2]`` normalised ab in (-1, 1); with stage 2
+        ``"alpha"`` ``[B, G, G, M]`` (gate weights, references first, database
+        last); with stage 2 and ``return_maps`` also ``"match"`` ``[B, K, G, G]``
+        (int32 best-match index ``y * G + x`` into each reference's grid),
+        ``"source_ab"`` ``[B, M, G, G, 2]`` (each source's colour) and
+        ``"fused_ab"`` ``[B, G, G, 2]`` (``c'``).
+
+    References:
+        Yin et al., "Yes, 'Attention Is All You Need', for Exemplar based
+        Colorization", ACM MM 2021.
+    """
+
+    def __init__(
+        self,
+        image_size=256,
+        width=1.0,
+        tau=0.01,
+        attention_chunk=1024,
+        confidence_topk=8,
+        num_bins=color.NUM_BINS,
+        hist_floor=1e-4,
+        query_layers=DEFAULT_QUERY_LAYERS,
+        confidence_units=32,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if image_size % 8:
+            raise ValueError(f"image_size must be a multiple of 8, got {image_size}")
+        self.image_size = image_size
+        self.width = width
+        self.tau = tau
+        self.attention_chunk = attention_chunk
+        self.confidence_topk = confidence_topk
+        self.num_bins = num_bins
+        self.hist_floor = hist_floor
+        self.query_layers = tuple(query_layers)
+        self.confidence_units = confidence_units
+        self.grid_size = image_size // 4
+        policy = self.dtype_policy
+        self.feature_extractor = FeatureExtractor(
+            width, dtype=policy, name="feature_extractor"
+        )
+        unknown = set(self.query_layers) - set(self.feature_extractor.channels)
+        if unknown:
+            raise ValueError(
+                f"query_layers names unknown blocks of F: {sorted(unknown)}"
+            )
+        self.semantic_color = SemanticColorModule(
+            self.grid_size,
+            tau=tau,
+            chunk_size=attention_chunk,
+            top_k=confidence_topk,
+            confidence_units=confidence_units,
+            dtype=policy,
+            name="semantic_color",
+        )
+        self.database_color = DatabaseColorModule(
+            num_bins,
+            confidence_units=confidence_units,
+            dtype=policy,
+            name="database_color",
+        )
+        self.gate = GateFusion(dtype=policy, name="gate")
+        self.decoder = Decoder(width, dtype=policy, name="decoder")
+
+    def build(self, inputs_shape=None):
+        """Builds every sublayer from ``image_size`` (the input shapes are not needed)."""
+        s, g = self.image_size, self.grid_size
+        channels = self.feature_extractor.channels
+        sizes = {"conv1": s, "conv2": s // 2, "conv3": s // 4, "conv8": s // 4}
+        feature_shapes = {
+            name: (None, sizes.get(name, s // 8), sizes.get(name, s // 8), c)
+            for name, c in channels.items()
+        }
+        self.feature_extractor.build((None, s, s, 1))
+        query_shapes = [feature_shapes[n] for n in self.query_layers] + [
+            (None, s, s, 1)
+        ]
+        self.semantic_color.build(query_shapes, query_shapes, (None, s, s, 2))
+        self.database_color.build(feature_shapes["conv8"], (None, self.num_bins))
+        self.gate.build([(None, g, g, 2)], [(None, g, g, 1)])
+        self.decoder.build((None, g, g, 2), feature_shapes)
+        self.built = True
+
+    def _prior(self, ref_hist, ref_ab):
+        """The DCM prior ``[B, Q]`` or None (uniform); see the class docstring.
+
+        Args:
+            ref_hist: ``[B, Q]``, ``[B, K', Q]`` or None.
+            ref_ab: normalised reference ab ``[B, K, S, S, 2]`` or None.
+        """
+        if ref_hist is not None:
+            ref_hist = ops.cast(ref_hist, "float32")
+            if len(ref_hist.shape) == 3:
+                ref_hist = ops.mean(ref_hist, axis=1)  # [B, K', Q] -> [B, Q]
+            return ref_hist
+        if ref_ab is None:
+            return None
+        # Histogram of the references' ab at the grid (cheaper than at S).
+        grid_ab = color.net_to_ab(self._grid_ab(ref_ab))  # [B, K, G, G, 2], Lab units
+        hist = color.ab_histogram(grid_ab, floor=self.hist_floor)  # [B, K, Q]
+        return ops.mean(hist, axis=1)  # [B, Q]
+
+    def call(self, inputs, training=None, stage=2, return_maps=False):
+        if stage not in (1, 2):
+            raise ValueError(f"stage must be 1 or 2, got {stage}")
+        l_net = ops.cast(
+            color.l_to_net(ops.cast(inputs["l"], "float32")), self.compute_dtype
+        )
+        ref_lab = inputs.get("ref_lab") if stage == 2 else None
+
+        if ref_lab is None:
+            features = self.feature_extractor(l_net, training=training)
+            ref_features, ref_l, ref_ab, num_refs = None, None, None, 0
+        else:
+            features, ref_features, ref_l, ref_ab = self._encode_with_references(
+                l_net, ref_lab, training
+            )
+            num_refs = ref_l.shape[1]
+
+        if stage == 1:
+            zeros = ops.zeros_like(features["conv8"][..., :2])  # c' = 0: [B, G, G, 2]
+            ab = self.decoder(zeros, features, training=training)
+            return {"ab": ops.cast(ab, "float32")}
+
+        queries = [features[n] for n in self.query_layers] + [l_net]
+        colors, confidences, matches = [], [], []
+        for k in range(num_refs):
+            keys = [ref_features[n][:, k] for n in self.query_layers] + [ref_l[:, k]]
+            c_r, w_r, match = self.semantic_color(queries, keys, ref_ab[:, k])  # Eq. 1
+            colors.append(c_r)
+            confidences.append(w_r)
+            matches.append(match)
+        prior = self._prior(inputs.get("ref_hist"), ref_ab)
+        c_d, w_d = self.database_color(features["conv8"], prior)  # Eq. 2-4
+        colors.append(c_d)
+        confidences.append(w_d)
+        fused, alpha = self.gate(colors, confidences)  # Eq. 5
+        ab = self.decoder(fused, features, training=training)  # [B, S, S, 2]
+
+        outputs = {"ab": ops.cast(ab, "float32"), "alpha": ops.cast(alpha, "float32")}
+        if return_maps:
+            if matches:
+                outputs["match"] = ops.stack(matches, axis=1)  # [B, K, G, G]
+            else:
+                empty = ops.cast(alpha[..., :0], "int32")  # [B, G, G, 0]
+                outputs["match"] = ops.transpose(empty, (0, 3, 1, 2))  # [B, 0, G, G]
+            outputs["source_ab"] = ops.cast(ops.stack(colors, axis=1), "float32")
+            outputs["fused_ab"] = ops.cast(fused, "float32")
+        return outputs
+
+    def _encode_with_references(self, l_net, ref_lab, training):
+        """Runs F on the target and the K references.
+
+        Returns:
+            ``features`` (dict of the target's maps), ``ref_features`` (dict of
+            ``[B, K, h, w, C]``), ``ref_l`` ``[B, K, S, S, 1]`` and ``ref_ab``
+            ``[B, K, S, S, 2]`` (normalised, compute dtype).
+        """
+        ref_lab = ops.cast(ref_lab, "float32")
+        if len(ref_lab.shape) == 4:
+            ref_lab = ref_lab[:, None]  # [B, S, S, 3] -> [B, 1, S, S, 3]
+        num_refs = ref_lab.shape[1]
+        spatial = tuple(ref_lab.shape[2:4])
+        flat = ops.reshape(ref_lab, (-1,) + tuple(ref_lab.shape[2:]))  # [B*K, S, S, 3]
+        flat_l = ops.cast(color.l_to_net(flat[..., :1]), self.compute_dtype)
+        flat_ab = ops.cast(color.ab_to_net(flat[..., 1:]), self.compute_dtype)
+        if spatial == tuple(l_net.shape[1:3]):
+            # One F call on [B + B * K, S, S, 1]; split back.
+            joint = self.feature_extractor(
+                ops.concatenate([l_net, flat_l], axis=0), training=training
+            )
+            batch = ops.shape(l_net)[0]
+            features = {n: f[:batch] for n, f in joint.items()}
+            flat_features = {n: f[batch:] for n, f in joint.items()}
+        else:
+            features = self.feature_extractor(l_net, training=training)
+            flat_features = self.feature_extractor(flat_l, training=training)
+
+        def unflatten(x):  # [B * K, ...] -> [B, K, ...]
+            return ops.reshape(x, (-1, num_refs) + tuple(x.shape[1:]))
+
+        ref_features = {n: unflatten(f) for n, f in flat_features.items()}
+        return features, ref_features, unflatten(flat_l), unflatten(flat_ab)
+
+    def _grid_ab(self, ref_ab):
+        """References' normalised ab averaged to the grid, ``[B, K, G, G, 2]``."""
+        num_refs = ref_ab.shape[1]
+        flat = ops.cast(ops.reshape(ref_ab, (-1,) + tuple(ref_ab.shape[2:])), "float32")
+        pooled = resize_to_grid(flat, self.grid_size)  # [B * K, G, G, 2]
+        return ops.reshape(pooled, (-1, num_refs) + tuple(pooled.shape[1:]))
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
+            "image_size": self.image_size,
+            "width": self.width,
+            "tau": self.tau,
+            "attention_chunk": self.attention_chunk,
+            "confidence_topk": self.confidence_topk,
+            "num_bins": self.num_bins,
+            "hist_floor": self.hist_floor,
+            "query_layers": list(self.query_layers),
+            "confidence_units": self.confidence_units,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
+        return cls(**config)
+
+
+def _model_inputs(config: ml_collections.ConfigDict, batch: int = 1) -> dict:
+    """Zero inputs of the model's shapes: one reference and its histogram."""
+    s = config.data.image_size
+    return {
+        "l": np.zeros((batch, s, s, 1), np.float32),
+        "ref_lab": np.zeros((batch, s, s, 3), np.float32),
+        "ref_hist": np.full(
+            (batch, config.model.num_bins), 1.0 / config.model.num_bins, np.float32
+        ),
+    }
+
+
+def build_generator(config: ml_collections.ConfigDict) -> Generator:
+    """A built :class:`Generator` for ``config`` (fields ``model.*``, ``data.image_size``).
+
+    The generator takes the global dtype policy: set it (e.g.
+    ``keras.mixed_precision.set_dtype_policy("mixed_float16")``) before calling.
+    """
+    model = config.model
+    generator = Generator(
+        image_size=config.data.image_size,
+        width=model.width,
+        tau=model.tau,
+        attention_chunk=model.attention_chunk,
+        confidence_topk=model.confidence_topk,
+        num_bins=model.num_bins,
+        hist_floor=config.data.hist_floor,
+        name="generator",
+    )
+    generator.build()
+    generator(_model_inputs(config), training=False, stage=2)
+    return generator
+
+
+def build_discriminator(config: ml_collections.ConfigDict) -> keras.Model:
+    """The :class:`PatchDiscriminator` for ``config`` as a built functional model.
+
+    Input normalised Lab ``[B, H, W, 3]`` (any H, W multiple of 8; training uses
+    S x S), output ``[B, H/8, W/8, 1]`` scores in the compute dtype.
+    """
+    inputs = keras.Input((None, None, 3), name="lab")
+    scores = PatchDiscriminator(width=config.model.width, name="patch_discriminator")(
+        inputs
+    )
+    discriminator = keras.Model(inputs, scores, name="discriminator")
+    s = config.data.image_size
+    discriminator(np.zeros((1, s, s, 3), np.float32), training=False)
+    return discriminator
