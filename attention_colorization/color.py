@@ -29,6 +29,9 @@ SOFT_ENCODE_K = 5  # Nearest bins per soft encoding (Zhang et al. 2016).
 SOFT_ENCODE_SIGMA = 5.0  # Gaussian width of the soft encoding, Lab units.
 HIST441_SIZE = 21  # 21 x 21 = 441 bins of the HIS metric (Gray2ColorNet).
 HIST441_STEP = 0.1  # Bin spacing on ab / 110 in [-1, 1].
+HISTOGRAM_GRID = 32  # reference_histogram: area-average to at most 32 x 32 first.
+GAMUT_BISECTION_STEPS = 10  # fit_to_gamut: chroma precision 2^-10.
+GAMUT_TOLERANCE = 1e-4  # fit_to_gamut: how far outside [0, 1] still counts as in.
 
 # sRGB (D65) <-> XYZ, the matrix scikit-image uses, and the D65 (2 degree) white.
 _XYZ_FROM_RGB = np.array(
@@ -85,14 +88,16 @@ def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
     return tf.stack([lightness, a, b], axis=-1)
 
 
-def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
+def lab_to_rgb(lab: tf.Tensor, clip: bool = True) -> tf.Tensor:
     """CIE Lab (D65) to sRGB, clipped to [0, 1] (out-of-gamut colours are clamped).
 
     Args:
         lab: float tensor ``[..., 3]`` in Lab units.
+        clip: clip to [0, 1]; ``False`` shows how far a colour lies out of gamut
+            (used by :func:`fit_to_gamut`).
 
     Returns:
-        sRGB tensor ``[..., 3]`` in [0, 1].
+        sRGB tensor ``[..., 3]``, in [0, 1] when ``clip``.
     """
     lab = tf.convert_to_tensor(lab)
     if not lab.dtype.is_floating:
@@ -109,7 +114,40 @@ def lab_to_rgb(lab: tf.Tensor) -> tf.Tensor:
     # sRGB companding: the pow branch sees values >= the threshold only.
     gamma = 1.055 * tf.pow(tf.maximum(linear, _LINEAR_THRESHOLD), 1.0 / 2.4) - 0.055
     rgb = tf.where(linear > _LINEAR_THRESHOLD, gamma, 12.92 * linear)
-    return tf.clip_by_value(rgb, 0.0, 1.0)
+    return tf.clip_by_value(rgb, 0.0, 1.0) if clip else rgb
+
+
+def fit_to_gamut(lab: tf.Tensor, iterations: int = GAMUT_BISECTION_STEPS) -> tf.Tensor:
+    """Brings Lab colours into the sRGB gamut by reducing chroma, keeping L and hue.
+
+    Each pixel's ab is scaled by the largest ``s`` in [0, 1] (found by bisection)
+    for which the colour is in gamut, so L is kept exactly, unlike clipping RGB.
+
+    Args:
+        lab: float tensor ``[..., 3]`` in Lab units, L in [0, 100].
+        iterations: bisection steps (the chroma error is ``2^-iterations``).
+
+    Returns:
+        Lab ``[..., 3]`` whose sRGB lies in [0, 1] (within float tolerance).
+    """
+    lab = tf.convert_to_tensor(lab)
+    lightness, ab = lab[..., :1], lab[..., 1:]
+
+    def in_gamut(scale):
+        rgb = lab_to_rgb(tf.concat([lightness, ab * scale], -1), clip=False)
+        tol = GAMUT_TOLERANCE
+        return tf.reduce_all((rgb >= -tol) & (rgb <= 1.0 + tol), axis=-1, keepdims=True)
+
+    ones = tf.ones_like(lightness)
+    inside = in_gamut(ones)
+    low, high = tf.zeros_like(lightness), ones
+    for _ in range(iterations):
+        mid = 0.5 * (low + high)
+        ok = in_gamut(mid)
+        low = tf.where(ok, mid, low)
+        high = tf.where(ok, high, mid)
+    scale = tf.where(inside, ones, low)
+    return tf.concat([lightness, ab * scale], axis=-1)
 
 
 def l_to_net(lightness):
@@ -196,7 +234,7 @@ def derive_ab_bins(levels: int = 64) -> np.ndarray:
     return grid[grown].astype(np.float32)  # [313, 2]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_bins() -> np.ndarray:
     path = (
         importlib.resources.files("attention_colorization") / "weights" / "ab_bins.npy"
@@ -246,9 +284,12 @@ def soft_encode(
     neg_d2, idx = tf.math.top_k(-d2, k=k)  # [P, k] each
     weights = tf.exp(neg_d2 / (2.0 * sigma**2))  # [P, k]
     weights = weights / tf.reduce_sum(weights, axis=-1, keepdims=True)
-    dense = tf.reduce_sum(
-        tf.one_hot(idx, NUM_BINS, dtype=dtype) * weights[..., tf.newaxis], axis=-2
-    )  # [P, 313]
+    # Scatter the k weights of each row into its 313 bins: segment ids p * 313 + bin.
+    rows = tf.shape(flat)[0]
+    segments = idx + NUM_BINS * tf.range(rows)[:, tf.newaxis]  # [P, k]
+    dense = tf.math.unsorted_segment_sum(
+        tf.reshape(weights, [-1]), tf.reshape(segments, [-1]), rows * NUM_BINS
+    )  # [P * 313]
     out_shape = tf.concat([tf.shape(ab)[:-1], [NUM_BINS]], axis=0)
     return tf.reshape(dense, out_shape)  # [..., 313]
 
@@ -271,6 +312,29 @@ def ab_histogram(ab: tf.Tensor, floor: float = 0.0) -> tf.Tensor:
         hist = hist + floor
         hist = hist / tf.reduce_sum(hist, axis=-1, keepdims=True)
     return hist
+
+
+def reference_histogram(ab: tf.Tensor, floor: float = 0.0) -> tf.Tensor:
+    """R_H of a reference: :func:`ab_histogram` of its ab, area-averaged to at most
+    ``HISTOGRAM_GRID`` pixels a side first.
+
+    R_H is a global colour distribution, so a 32 x 32 summary of the reference
+    gives the same prior at a fraction of the cost (the soft encoding is a
+    313-way nearest-bin search per pixel). The data pipeline, the colorizer and
+    the exported graphs all call this one function.
+
+    Args:
+        ab: ``[H, W, 2]`` or ``[B, H, W, 2]`` in Lab units.
+        floor: see :func:`ab_histogram`.
+
+    Returns:
+        ``[313]`` or ``[B, 313]``.
+    """
+    ab = tf.convert_to_tensor(ab)
+    size = tf.shape(ab)[-3:-1]
+    target = tf.minimum(size, HISTOGRAM_GRID)
+    small = tf.image.resize(ab, target, method="area")
+    return ab_histogram(tf.cast(small, ab.dtype), floor=floor)
 
 
 def palette_histogram(colors_rgb, floor: float = 1e-4) -> tf.Tensor:

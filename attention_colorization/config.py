@@ -37,6 +37,12 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.val_fraction = 0.05  # Held-out share when val_dir is empty.
     config.data.max_rotation_deg = 10.0  # Reference distortion: rotation range.
     config.data.warp_strength = 0.05  # Reference distortion: TPS/elastic amplitude.
+    config.data.ref_min_crop = (
+        0.6  # Reference distortion: smallest crop side / short side.
+    )
+    config.data.warp_grid = (
+        4  # Reference distortion: control points per side of the warp.
+    )
 
     # Network (attention_colorization/layers, SPEC.md "Network").
     config.model = ml_collections.ConfigDict()

@@ -205,3 +205,35 @@ def test_colour_ops_convert_to_tflite_builtins(tmp_path):
     out = runner(rgb=rgb)
     np.testing.assert_allclose(out["lab"], color.rgb_to_lab(rgb).numpy(), atol=1e-3)
     np.testing.assert_allclose(out["rgb"], rgb, atol=1 / 255)
+
+
+def test_fit_to_gamut_keeps_lightness_and_hue():
+    lab = tf.constant([[60.0, 90.0, -100.0], [50.0, 10.0, 10.0], [95.0, -80.0, 90.0]])
+    fitted = color.fit_to_gamut(lab).numpy()
+    np.testing.assert_array_equal(fitted[:, 0], lab.numpy()[:, 0])
+    rgb = color.lab_to_rgb(tf.constant(fitted), clip=False).numpy()
+    assert rgb.min() >= -1e-3 and rgb.max() <= 1 + 1e-3
+    # In-gamut colours are unchanged; others keep their hue (ab direction).
+    np.testing.assert_allclose(fitted[1], lab.numpy()[1], atol=1e-5)
+    for i in (0, 2):
+        a0, b0 = lab.numpy()[i, 1:]
+        a1, b1 = fitted[i, 1:]
+        assert np.hypot(a1, b1) < np.hypot(a0, b0)
+        assert np.isclose(np.arctan2(b1, a1), np.arctan2(b0, a0), atol=1e-4)
+
+
+def test_reference_histogram_summarises_large_images():
+    rng = np.random.default_rng(4)
+    # Blocky colours: area-averaging to 32 x 32 keeps them, so the histograms agree.
+    blocks = rng.uniform(-50, 50, size=(1, 8, 8, 2)).astype(np.float32)
+    ab = tf.image.resize(blocks, [128, 128], method="nearest")
+    full = color.ab_histogram(ab, floor=1e-4).numpy()
+    fast = color.reference_histogram(ab, floor=1e-4).numpy()
+    assert fast.shape == (1, 313)
+    np.testing.assert_allclose(fast, full, atol=1e-6)
+    small = tf.constant(rng.uniform(-50, 50, (10, 12, 2)), tf.float32)
+    np.testing.assert_allclose(
+        color.reference_histogram(small).numpy(),
+        color.ab_histogram(small).numpy(),
+        atol=1e-6,
+    )
