@@ -18,8 +18,8 @@ def get_config():
     config.loss.perceptual_weights = "none"
     config.train.batch_size = 8
     config.train.learning_rate = 2e-4
-    config.train.stage1_steps = 1500
-    config.train.stage2_steps = 3000
+    config.train.stage1_steps = 1000
+    config.train.stage2_steps = 1000
     config.train.checkpoint_every_steps = 250
     config.train.log_every_steps = 25
     config.train.image_every_steps = 250

@@ -1,0 +1,121 @@
+"""The training workdir: its layout, the resolved config, and loading a model from it.
+
+    WORKDIR/config.json           the resolved config (ml_collections JSON)
+    WORKDIR/checkpoints/          tf.train checkpoints (generator, discriminator,
+                                  both optimizers, step, stage)
+    WORKDIR/tensorboard/train/    TensorBoard scalars, images, histograms
+    WORKDIR/tensorboard/validation/
+    WORKDIR/model.weights.h5      the final generator weights
+
+A workdir with ``config.json`` and ``model.weights.h5`` is a loadable model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+
+import ml_collections
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tensorboard"
+# Fields that change the network's variables: a resumed run must not change them.
+ARCHITECTURE_FIELDS = (
+    ("model", "width"),
+    ("model", "num_bins"),
+    ("model", "confidence_topk"),
+    ("data", "image_size"),
+)
+
+
+def atomic_write_text(path: os.PathLike, text: str) -> None:
+    """Writes ``text`` to a temporary file beside ``path``, then renames it."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_config(config: ml_collections.ConfigDict, workdir: os.PathLike) -> None:
+    atomic_write_text(pathlib.Path(workdir) / CONFIG_FILE, config.to_json(indent=2))
+
+
+def load_config(path: os.PathLike) -> ml_collections.ConfigDict:
+    """Reads a ``config.json`` (a file, or the workdir that holds it)."""
+    path = pathlib.Path(path)
+    if path.is_dir():
+        path = path / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {CONFIG_FILE} at {path}")
+    from attention_colorization.config import default_config
+
+    config = default_config()
+    saved = json.loads(path.read_text())
+    _merge(config, saved)
+    return config
+
+
+def _merge(config: ml_collections.ConfigDict, values: dict) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict) and key in config:
+            _merge(config[key], value)
+        else:
+            config[key] = value
+
+
+def check_compatible(
+    saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict
+):
+    """Raises ValueError when resuming would change the network's architecture."""
+    for section, field in ARCHITECTURE_FIELDS:
+        old, new = saved[section][field], config[section][field]
+        if old != new:
+            raise ValueError(
+                f"the workdir was trained with {section}.{field}={old!r} but the config "
+                f"says {new!r}; use a new --workdir or the original value"
+            )
+
+
+def save_weights_atomic(model, path: os.PathLike) -> None:
+    """``model.save_weights`` to a temporary ``*.weights.h5`` beside ``path``, then renames."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        model.save_weights(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def load_generator(path: os.PathLike):
+    """Builds the generator of a workdir (``config.json`` + ``model.weights.h5``).
+
+    Args:
+        path: a workdir, or a ``*.weights.h5`` file with ``config.json`` beside it.
+
+    Returns:
+        (generator, config).
+    """
+    from attention_colorization.model import build_generator
+
+    path = pathlib.Path(path)
+    weights = path / WEIGHTS_FILE if path.is_dir() else path
+    config_path = weights.parent / CONFIG_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(f"no weights file {weights}")
+    config = load_config(config_path)
+    generator = build_generator(config)
+    generator.load_weights(str(weights))
+    return generator, config

@@ -1,0 +1,195 @@
+"""Training: train steps per stage and precision, overfitting, callbacks, mirrored."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import synthetic_photo, tiny_config
+
+from attention_colorization import color, train_lib
+from attention_colorization.callbacks import StepMonitor, _interval_means
+from attention_colorization.model import build_discriminator, build_generator
+
+
+def _batch(size=32, n=2, seed=0):
+    """A batch of the pipeline's format built from synthetic photos."""
+    rgb = np.stack([synthetic_photo(size, size, seed + i) for i in range(n)])
+    lab = color.rgb_to_lab(tf.constant(rgb, tf.float32) / 255.0)
+    ref = tf.reverse(lab, axis=[2])  # Mirrored copies as references.
+    return {
+        "l": lab[..., :1],
+        "ab": lab[..., 1:],
+        "ref_lab": ref,
+        "ref_hist": color.ab_histogram(ref[..., 1:], floor=1e-4),
+    }
+
+
+def _gan(config, stage):
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    gan = train_lib.make_gan(config, generator, discriminator, vgg=None)
+    gan.stage = stage
+    policy = config.train.mixed_precision
+    g_opt = train_lib.make_optimizer(config.train, policy)
+    d_opt = train_lib.make_optimizer(config.train, policy)
+    gan.compile(g_optimizer=g_opt, d_optimizer=d_opt)
+    g_opt.build(gan.stage_variables())
+    d_opt.build(discriminator.trainable_variables)
+    return gan
+
+
+@pytest.fixture
+def restore_policy():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
+def test_train_step_each_stage_finite(policy, restore_policy):
+    keras.mixed_precision.set_global_policy(policy)
+    config = tiny_config(**{"train.mixed_precision": policy})
+    batch = _batch()
+    for stage in (1, 2):
+        gan = _gan(config, stage)
+        before = [v.numpy().copy() for v in gan.stage_variables()]
+        logs = gan.train_step(batch)
+        if policy == "mixed_float16":
+            # The loss scaler starts at 2^15 and skips steps whose scaled gradients
+            # overflow, halving the scale each time, until updates go through.
+            for _ in range(24):
+                if not np.array_equal(before[0], gan.stage_variables()[0].numpy()):
+                    break
+                logs = gan.train_step(batch)
+            assert float(gan.g_optimizer.dynamic_scale) < 2.0**15
+        for key, value in logs.items():
+            assert math.isfinite(float(value)), (policy, stage, key)
+        assert ("sparse" in logs) == (stage == 2)
+        changed = sum(
+            not np.array_equal(b, v.numpy())
+            for b, v in zip(before, gan.stage_variables(), strict=True)
+        )
+        assert changed > len(before) // 2
+        if policy == "mixed_float16":
+            assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_stage1_trains_only_extractor_and_decoder():
+    gan = _gan(tiny_config(), stage=1)
+    names = {v.path for v in gan.stage_variables()}
+    assert names and all(
+        n.startswith(("feature_extractor", "decoder"))
+        or "/feature_extractor/" in n
+        or "/decoder/" in n
+        for n in names
+    )
+    scm = gan.generator.semantic_color.trainable_variables
+    before = [v.numpy().copy() for v in scm]
+    gan.train_step(_batch())
+    assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, scm, strict=True))
+
+
+def test_stage2_sparse_and_hist_terms_enter_total():
+    config = tiny_config()
+    gan = _gan(config, stage=2)
+    batch = _batch()
+    out = gan.generator(gan._generator_inputs(batch), training=False, stage=2)
+    d_fake = gan.discriminator(tf.zeros([2, 32, 32, 3]))
+    total, terms = gan._generator_losses(batch, out, d_fake)
+    expected = sum(config.loss[k] * float(v) for k, v in terms.items())
+    assert float(total) == pytest.approx(expected, rel=1e-5)
+    assert float(terms["sparse"]) > 0 and float(terms["hist"]) > 0
+
+
+def test_overfit_few_images_halves_l1():
+    config = tiny_config(**{"train.learning_rate": 2e-3, "loss.gan": 0.0})
+    gan = _gan(config, stage=1)
+    batch = _batch(n=2, seed=5)
+    step = tf.function(gan.train_step)
+    first = float(step(batch)["l1"])
+    for _ in range(80):
+        step(batch)
+    gan.reset_metrics()
+    last = float(gan.train_step(batch)["l1"])
+    assert last < 0.5 * first, (first, last)
+
+
+def test_test_step_reports_his_and_psnr():
+    gan = _gan(tiny_config(), stage=2)
+    logs = gan.test_step(_batch())
+    assert 0.0 <= float(logs["his"]) <= 1.0
+    assert 0.0 < float(logs["psnr"]) < 100.0
+
+
+def test_interval_means_recover_per_interval_average():
+    # Steps 1-2 had value 1, steps 3-4 value 3: running mean 2 after 4 steps.
+    assert _interval_means({"l1": 2.0}, {"l1": 1.0}, 4, 2)["l1"] == pytest.approx(3.0)
+    assert _interval_means({"l1": 2.0}, {}, 4, 0)["l1"] == pytest.approx(2.0)
+
+
+class _Model:
+    stop_training = False
+
+
+def test_step_monitor_stops_on_nan_and_saves_on_schedule():
+    state = train_lib.TrainState()
+    saved = []
+    config = tiny_config().train
+    monitor = StepMonitor(state, 6, saved.append, {}, config, None, None)
+    monitor.set_model(_Model())
+    monitor.on_epoch_begin(0)
+    for _ in range(4):
+        monitor.on_train_batch_end(0, {"g_loss": 1.0})
+    assert saved == [config.checkpoint_every_steps] and monitor.diverged is None
+    monitor.on_train_batch_end(0, {"g_loss": float("nan"), "d_loss": 0.1})
+    assert monitor.model.stop_training and "g_loss" in monitor.diverged
+    assert "step 5" in monitor.diverged
+
+
+def test_step_monitor_stops_at_stage_end():
+    state = train_lib.TrainState()
+    saved = []
+    monitor = StepMonitor(state, 3, saved.append, {}, tiny_config().train, None, None)
+    monitor.set_model(_Model())
+    monitor.on_epoch_begin(0)
+    for _ in range(3):
+        monitor.on_train_batch_end(0, {"g_loss": 1.0})
+    assert monitor.model.stop_training and saved[-1] == 3
+
+
+def test_mirrored_strategy_runs_a_step():
+    strategy = tf.distribute.MirroredStrategy(
+        devices=["/cpu:0", "/cpu:1"],
+        cross_device_ops=tf.distribute.ReductionToOneDevice(),
+    )
+    assert strategy.num_replicas_in_sync == 2
+    config = tiny_config()
+    with strategy.scope():
+        gan = _gan(config, stage=2)
+    batch = _batch(n=4)
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    history = gan.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0)
+    assert all(math.isfinite(v[-1]) for v in history.history.values())
+    assert gan.g_optimizer.iterations.numpy() == 2
+
+
+def test_config_validation_rejects_bad_values():
+    from attention_colorization.config import validate
+
+    with pytest.raises(ValueError, match="mixed_precision"):
+        validate(tiny_config(**{"train.mixed_precision": "fp8"}))
+    with pytest.raises(ValueError, match="distribution"):
+        validate(tiny_config(**{"train.distribution": "tpu"}))
+    with pytest.raises(ValueError, match="image_size"):
+        validate(tiny_config(**{"data.image_size": 30}))
+
+
+def test_resume_with_other_architecture_is_refused(tmp_path):
+    from attention_colorization import workdir
+
+    workdir.save_config(tiny_config(), tmp_path)
+    saved = workdir.load_config(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["width"] == 0.125
+    with pytest.raises(ValueError, match="model.width"):
+        workdir.check_compatible(saved, tiny_config(**{"model.width": 0.25}))
