@@ -1,0 +1,269 @@
+"""Evaluation metrics of the paper's Table 1 and the image helpers they share.
+
+Images are ``[H, W, 3]`` RGB arrays, uint8 (0-255) or float in [0, 1]. A 2-D
+array is a gray image and is repeated over the three channels.
+
+* :func:`his` - histogram intersection similarity (HIS, Gray2ColorNet / the
+  paper's Table 1): ``HIS(x, y) = sum_i min(h_x[i], h_y[i])`` over the 441-bin ab
+  histogram (:func:`attention_colorization.color.ab_histogram441`). 1 for equal
+  colour distributions, 0 for disjoint ones. Images may differ in size.
+* :func:`psnr` - ``10 log10(1 / MSE)`` in dB on RGB in [0, 1].
+* :func:`ssim` - ``tf.image.ssim`` on RGB in [0, 1] with ``max_val = 1``: an
+  11 x 11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03, valid-mode
+  filtering, averaged over the three channels (Wang et al. 2004). This equals
+  scikit-image's ``structural_similarity(..., channel_axis=-1, data_range=1,
+  gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``.
+* :func:`colorfulness` - Hasler & Suesstrunk 2003, "Measuring colourfulness in
+  natural images": on the 0-255 scale, ``rg = R - G``, ``yb = (R + G) / 2 - B``,
+  ``C = sqrt(s_rg^2 + s_yb^2) + 0.3 sqrt(m_rg^2 + m_yb^2)`` (s: standard
+  deviation, m: mean over pixels).
+* The paper's aesthetics score (AS) needs a pretrained aesthetics model that
+  cannot be had offline; :class:`AestheticsScorer` is a plug-in for one
+  (:func:`load_aesthetics_scorer`, ``--aesthetics_scorer=module:function``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import pathlib
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from attention_colorization import color, imageio
+
+AS_NOTE = (
+    "The paper's aesthetics score (AS) needs a pretrained aesthetics model, which "
+    "cannot be had offline here; it is reported only when a scorer is plugged in "
+    "with --aesthetics_scorer=module:function (a callable rgb_uint8 -> float)."
+)
+
+# ------------------------------------------------------------ image helpers
+
+
+def to_float_rgb(image) -> np.ndarray:
+    """An image array -> float64 RGB ``[H, W, 3]`` in [0, 1].
+
+    Args:
+        image: ``[H, W]``, ``[H, W, 1]``, ``[H, W, 3]`` or ``[H, W, 4]`` (alpha
+            dropped); uint8 (0-255), uint16 (0-65535) or float in [0, 1].
+    """
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[-1] == 4:
+        array = array[..., :3]
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(f"expected an image [H, W(, C)], got shape {array.shape}")
+    if array.dtype == np.uint8:
+        return array.astype(np.float64) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float64) / 65535.0
+    if np.issubdtype(array.dtype, np.floating) or array.dtype == np.bool_:
+        return np.clip(array.astype(np.float64), 0.0, 1.0)
+    raise ValueError(f"unsupported image dtype {array.dtype}")
+
+
+def to_uint8(rgb) -> np.ndarray:
+    """An image (see :func:`to_float_rgb`) -> uint8 RGB ``[H, W, 3]``, rounded."""
+    array = np.asarray(rgb)
+    if array.dtype == np.uint8 and array.ndim == 3 and array.shape[-1] == 3:
+        return array
+    return np.round(to_float_rgb(array) * 255.0).astype(np.uint8)
+
+
+def load_rgb(path) -> np.ndarray:
+    """An image file -> uint8 RGB ``[H, W, 3]`` (EXIF-rotated; alpha dropped).
+
+    Raises:
+        attention_colorization.imageio.ImageError: unreadable or unusable file.
+    """
+    rgb, _ = imageio.to_float_rgb(imageio.load_image(path))
+    return to_uint8(rgb)
+
+
+def resize_center_crop(image, size: int) -> np.ndarray:
+    """Resizes so the short side is ``size`` (bicubic), then centre-crops a square.
+
+    The paper evaluates at 256 x 256. Returns uint8 ``[size, size, 3]``.
+    """
+    rgb = to_uint8(image)
+    height, width = rgb.shape[:2]
+    scale = size / min(height, width)
+    new_h = max(size, int(round(height * scale)))
+    new_w = max(size, int(round(width * scale)))
+    if (new_h, new_w) != (height, width):
+        resized = Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BICUBIC)
+        rgb = np.asarray(resized)
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return np.ascontiguousarray(rgb[top : top + size, left : left + size])
+
+
+# Compiled once per dtype and rank; shapes vary, so the signatures are relaxed.
+_rgb_to_lab = tf.function(color.rgb_to_lab, reduce_retracing=True)
+_ab_histogram441 = tf.function(color.ab_histogram441, reduce_retracing=True)
+
+
+@tf.function(reduce_retracing=True)
+def _lab_to_rgb_in_gamut(lab):
+    rgb = color.lab_to_rgb(lab, clip=False)
+    tol = color.GAMUT_TOLERANCE
+    inside = tf.reduce_all((rgb >= -tol) & (rgb <= 1.0 + tol))
+    # Fast path: all in gamut already (e.g. ab = 0), no bisection needed.
+    return tf.cond(
+        inside,
+        lambda: tf.clip_by_value(rgb, 0.0, 1.0),
+        lambda: color.lab_to_rgb(color.fit_to_gamut(lab)),
+    )
+
+
+def rgb_to_lab(image) -> np.ndarray:
+    """An image (see :func:`to_float_rgb`) -> float64 Lab ``[H, W, 3]`` (color.rgb_to_lab)."""
+    return _rgb_to_lab(tf.constant(to_float_rgb(image))).numpy()
+
+
+def lab_to_rgb(lightness, ab) -> np.ndarray:
+    """L ``[H, W]`` and ab ``[H, W, 2]`` (Lab units) -> float64 RGB ``[H, W, 3]``.
+
+    Out-of-gamut colours first lose chroma (``color.fit_to_gamut``), so the
+    output's L is the given L (up to the gamut tolerance of 1e-4 in RGB), unlike
+    clipping RGB, which changes L.
+    """
+    lightness = np.asarray(lightness, np.float64)
+    ab = np.broadcast_to(np.asarray(ab, np.float64), lightness.shape + (2,))
+    lab = tf.constant(np.concatenate([lightness[..., None], ab], axis=-1))
+    return _lab_to_rgb_in_gamut(lab).numpy()
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def ab_histogram(image) -> np.ndarray:
+    """The 441-bin ab histogram ``[441]`` of an image (sums to 1)."""
+    ab = rgb_to_lab(image)[..., 1:]  # [H, W, 2]
+    return _ab_histogram441(tf.constant(ab, tf.float32)).numpy().astype(np.float64)
+
+
+def his(image, other) -> float:
+    """Histogram intersection similarity of two images' 441-bin ab histograms.
+
+    ``HIS = sum_i min(h_image[i], h_other[i])`` in [0, 1]; the histograms are
+    means over pixels, so the images may differ in size.
+
+    Args:
+        image, other: images ``[H, W, 3]`` / ``[h, w, 3]``, or histograms
+            ``[441]`` already computed with :func:`ab_histogram`.
+    """
+    h1, h2 = _histogram(image), _histogram(other)
+    return float(color.histogram_intersection(tf.constant(h1), tf.constant(h2)))
+
+
+def _histogram(image_or_hist) -> np.ndarray:
+    array = np.asarray(image_or_hist)
+    if array.shape == (color.HIST441_SIZE**2,) and np.issubdtype(
+        array.dtype, np.floating
+    ):
+        return array
+    return ab_histogram(array)
+
+
+def _check_same_shape(a: np.ndarray, b: np.ndarray) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
+
+
+def psnr(gt_rgb, pred_rgb) -> float:
+    """Peak signal-to-noise ratio in dB on RGB in [0, 1]: ``10 log10(1 / MSE)``.
+
+    Returns ``inf`` for identical images.
+    """
+    gt, pred = to_float_rgb(gt_rgb), to_float_rgb(pred_rgb)
+    _check_same_shape(gt, pred)
+    mse = float(np.mean((gt - pred) ** 2))
+    return float("inf") if mse == 0.0 else float(10.0 * np.log10(1.0 / mse))
+
+
+def ssim(gt_rgb, pred_rgb) -> float:
+    """Structural similarity (Wang et al. 2004) on RGB in [0, 1], via ``tf.image.ssim``.
+
+    ``max_val = 1``, 11 x 11 Gaussian window with sigma 1.5, K1 = 0.01,
+    K2 = 0.03, mean over the valid-filtered map and the three channels. Both
+    sides of the image must be at least 11 pixels. ``tf.image.ssim`` works in
+    float32, where the local variances lose ~1e-7 to cancellation: results
+    differ from a float64 SSIM by up to ~2e-4.
+    """
+    gt, pred = to_float_rgb(gt_rgb), to_float_rgb(pred_rgb)
+    _check_same_shape(gt, pred)
+    if min(gt.shape[:2]) < 11:
+        raise ValueError(f"SSIM needs images of at least 11 x 11, got {gt.shape[:2]}")
+    value = tf.image.ssim(
+        tf.constant(gt, tf.float32), tf.constant(pred, tf.float32), max_val=1.0
+    )
+    return float(value)
+
+
+def colorfulness(rgb) -> float:
+    """Colourfulness of Hasler & Suesstrunk 2003 (0 for a gray image).
+
+    On the 0-255 scale: ``rg = R - G``, ``yb = 0.5 (R + G) - B``,
+    ``C = sqrt(std(rg)^2 + std(yb)^2) + 0.3 sqrt(mean(rg)^2 + mean(yb)^2)``
+    (population standard deviation over the ``H * W`` pixels).
+    """
+    image = to_float_rgb(rgb) * 255.0  # [H, W, 3]
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    spread = np.sqrt(np.std(rg) ** 2 + np.std(yb) ** 2)
+    centre = np.sqrt(np.mean(rg) ** 2 + np.mean(yb) ** 2)
+    return float(spread + 0.3 * centre)
+
+
+# --------------------------------------------------------------- aesthetics
+
+
+@runtime_checkable
+class AestheticsScorer(Protocol):
+    """A callable that rates an image: uint8 RGB ``[H, W, 3]`` -> a float score."""
+
+    def __call__(self, rgb_uint8: np.ndarray) -> float: ...
+
+
+def load_aesthetics_scorer(spec: str | None) -> AestheticsScorer | None:
+    """Imports a user scorer from ``'module:function'`` or ``'path/to/file.py:function'``.
+
+    Returns None for an empty ``spec``.
+
+    Raises:
+        ValueError: a malformed spec, a missing module or attribute, or an
+            attribute that is not callable.
+    """
+    if not spec:
+        return None
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"--aesthetics_scorer={spec!r}: use module:function")
+    try:
+        if module_name.endswith(".py"):
+            path = pathlib.Path(module_name)
+            if not path.is_file():
+                raise ValueError(f"--aesthetics_scorer: no such file {path}")
+            loader_spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(loader_spec)
+            loader_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(
+            f"--aesthetics_scorer: cannot import {module_name!r} ({error})"
+        ) from None
+    scorer = getattr(module, attr, None)
+    if scorer is None:
+        raise ValueError(f"--aesthetics_scorer: {module_name!r} has no {attr!r}")
+    if not callable(scorer):
+        raise ValueError(f"--aesthetics_scorer: {spec!r} is not callable")
+    return scorer
