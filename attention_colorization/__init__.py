@@ -7,3 +7,14 @@ source per pixel.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["Colorizer", "__version__"]
+
+
+def __getattr__(name):
+    # Lazy: importing the package stays cheap; TensorFlow loads on first use.
+    if name == "Colorizer":
+        from attention_colorization.colorizer import Colorizer
+
+        return Colorizer
+    raise AttributeError(f"module 'attention_colorization' has no attribute {name!r}")

@@ -1,0 +1,219 @@
+"""The inference API: a gray photo and a colour reference in, a colour photo out.
+
+    from attention_colorization import Colorizer
+
+    colorizer = Colorizer.load()  # bundled demo weights
+    rgb = colorizer.colorize(gray_image, reference=photo)  # uint8 [H, W, 3]
+
+Any resolution: the network runs at its model resolution S; the predicted ab
+is upsampled (bilinear) to the input's size and joined to the input's own
+full-resolution L, which is kept exactly; chroma is then reduced where needed
+to bring each pixel into the sRGB gamut (L and hue unchanged).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from attention_colorization import color, imageio
+from attention_colorization import workdir as workdir_lib
+
+DEMO_WEIGHTS_DIR = "demo"  # attention_colorization/weights/demo/
+
+
+def bundled_weights_dir() -> pathlib.Path:
+    """Folder of the bundled demo model (``config.json`` + ``model.weights.h5``)."""
+    return pathlib.Path(
+        str(
+            importlib.resources.files("attention_colorization")
+            / "weights"
+            / DEMO_WEIGHTS_DIR
+        )
+    )
+
+
+def parse_palette(palette) -> np.ndarray:
+    """``'#d8a47f,#6b8f71'``, a list of hex strings or of RGB triples -> ``[C, 3]`` in [0, 1].
+
+    Triples may be 0-255 integers or 0-1 floats.
+    """
+    if isinstance(palette, str):
+        palette = [p for p in palette.replace(";", ",").split(",") if p.strip()]
+    colours = []
+    for item in palette:
+        if isinstance(item, str):
+            text = item.strip().lstrip("#")
+            if len(text) == 3:
+                text = "".join(c * 2 for c in text)
+            if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+                raise ValueError(f"bad palette colour {item!r}: use #rrggbb")
+            colours.append([int(text[i : i + 2], 16) / 255.0 for i in (0, 2, 4)])
+        else:
+            rgb = np.asarray(item, dtype=np.float64).reshape(-1)
+            if rgb.shape != (3,):
+                raise ValueError(f"bad palette colour {item!r}: need three channels")
+            colours.append(rgb / 255.0 if rgb.max() > 1.0 else rgb)
+    if not colours:
+        raise ValueError("the palette is empty")
+    return np.clip(np.asarray(colours, np.float32), 0.0, 1.0)
+
+
+class Colorizer:
+    """Colourises gray photos with a trained generator.
+
+    Args:
+        generator: a built ``Generator``.
+        config: its ``ConfigDict`` (for the model resolution and histogram floor).
+    """
+
+    def __init__(self, generator, config):
+        self.generator = generator
+        self.config = config
+        self.image_size = int(config.data.image_size)
+        self.hist_floor = float(config.data.hist_floor)
+        # One trace per (number of references, return_maps); K must stay static.
+        self._run = tf.function(self._forward)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> Colorizer:
+        """Loads the bundled demo model (``path=None``), a training workdir, or a
+        ``*.weights.h5`` file with its ``config.json`` beside it."""
+        if path is None:
+            path = bundled_weights_dir()
+            if not (path / workdir_lib.WEIGHTS_FILE).is_file():
+                raise FileNotFoundError(
+                    f"the bundled demo weights are missing from {path}; reinstall the "
+                    "package or pass a workdir"
+                )
+        generator, config = workdir_lib.load_generator(path)
+        return cls(generator, config)
+
+    # -------------------------------------------------------------- internals
+    def _forward(self, inputs, return_maps):
+        return self.generator(inputs, training=False, stage=2, return_maps=return_maps)
+
+    def _model_l(self, rgb: np.ndarray) -> tf.Tensor:
+        """Full-res float RGB -> (L ``[H, W, 1]`` full res, L ``[1, S, S, 1]``)."""
+        lab = color.rgb_to_lab(tf.constant(rgb))  # [H, W, 3]
+        lightness = lab[..., :1]
+        small = tf.image.resize(lightness[None], [self.image_size] * 2, method="area")
+        return lightness, small
+
+    def _reference(self, image) -> tuple[tf.Tensor, tf.Tensor]:
+        """A reference (any size) -> (Lab ``[S, S, 3]``, histogram ``[313]``)."""
+        if isinstance(image, (str, os.PathLike)):
+            image = imageio.load_image(image)
+        rgb, _ = imageio.to_float_rgb(image)
+        small = tf.image.resize(
+            tf.constant(rgb)[None], [self.image_size] * 2, method="area"
+        )
+        lab = color.rgb_to_lab(tf.clip_by_value(small[0], 0.0, 1.0))  # [S, S, 3]
+        hist = color.reference_histogram(lab[..., 1:], floor=self.hist_floor)  # [313]
+        return lab, hist
+
+    # ------------------------------------------------------------------- API
+    def colorize(
+        self,
+        image,
+        reference=None,
+        references=None,
+        palette=None,
+        return_maps: bool = False,
+    ):
+        """Colourises one image.
+
+        Args:
+            image: a PIL image, a numpy array (gray or colour; uint8, uint16 or
+                float in [0, 1]) or a file path. A colour image is reduced to
+                its luminance; an alpha channel is carried into the output.
+            reference: one reference (PIL, numpy or path).
+            references: several references, fused by the gate over K + 1 sources.
+            palette: instead of references, colours (``'#rrggbb,...'`` or a list)
+                used as the database prior.
+            return_maps: also return the maps (see Returns).
+
+        Returns:
+            uint8 ``[H, W, 3]`` RGB (``[H, W, 4]`` RGBA when the input had alpha)
+            of the input's size. With ``return_maps``, ``(image, maps)`` where
+            ``maps["alpha"]`` is float32 ``[H, W, M]`` (which source coloured each
+            pixel, references first, the database last) and, with references,
+            ``maps["match"]`` uint8 ``[K, H, W, 3]``: each reference resampled
+            at the SCM's best match of every pixel.
+        """
+        rgb, alpha, maps = self.colorize_float(
+            image, reference, references, palette, return_maps
+        )
+        result = np.round(rgb * 255.0).astype(np.uint8)
+        if alpha is not None:
+            result = np.concatenate(
+                [result, np.round(alpha * 255.0).astype(np.uint8)[..., None]], axis=-1
+            )
+        return (result, maps) if return_maps else result
+
+    def colorize_float(
+        self, image, reference=None, references=None, palette=None, return_maps=False
+    ):
+        """:meth:`colorize` before 8-bit rounding.
+
+        Returns:
+            (rgb float32 ``[H, W, 3]`` in [0, 1], alpha ``[H, W]`` or None, maps).
+        """
+        if isinstance(image, (str, os.PathLike)):
+            image = imageio.load_image(image)
+        rgb, alpha = imageio.to_float_rgb(image)
+        height, width = rgb.shape[:2]
+        refs = list(references or [])
+        if reference is not None:
+            refs.insert(0, reference)
+        if refs and palette is not None:
+            raise ValueError("give references or a palette, not both")
+
+        lightness, l_small = self._model_l(rgb)
+        inputs = {"l": l_small}
+        ref_labs = []
+        if refs:
+            pairs = [self._reference(r) for r in refs]
+            ref_labs = [p[0] for p in pairs]
+            inputs["ref_lab"] = tf.stack(ref_labs)[None]  # [1, K, S, S, 3]
+            inputs["ref_hist"] = tf.stack([p[1] for p in pairs])[None]  # [1, K, 313]
+        elif palette is not None:
+            colours = parse_palette(palette)
+            inputs["ref_hist"] = color.palette_histogram(colours, self.hist_floor)[None]
+        outputs = self._run(inputs, return_maps=bool(return_maps and refs))
+
+        ab_small = color.net_to_ab(tf.cast(outputs["ab"], tf.float32))  # [1, S, S, 2]
+        ab = tf.image.resize(ab_small, [height, width], method="bilinear")[0]
+        lab = color.fit_to_gamut(tf.concat([lightness, ab], axis=-1))  # [H, W, 3]
+        out = color.lab_to_rgb(lab).numpy()
+        maps = self._maps(outputs, ref_labs, height, width) if return_maps else {}
+        return out, alpha, maps
+
+    def _maps(self, outputs, ref_labs, height, width) -> dict:
+        maps = {}
+        if "alpha" in outputs:
+            a = tf.cast(outputs["alpha"], tf.float32)  # [1, G, G, M]
+            maps["alpha"] = tf.image.resize(a, [height, width], method="nearest")[
+                0
+            ].numpy()
+        if "match" in outputs and ref_labs:
+            grid = int(outputs["match"].shape[-1])
+            match = tf.cast(outputs["match"][0], tf.int32)  # [K, G, G]
+            warped = []
+            for k, ref_lab in enumerate(ref_labs):
+                ref_rgb = color.lab_to_rgb(ref_lab)  # [S, S, 3]
+                ref_grid = tf.image.resize(ref_rgb[None], [grid, grid], method="area")[
+                    0
+                ]
+                flat = tf.reshape(ref_grid, [grid * grid, 3])  # [G * G, 3]
+                picked = tf.gather(flat, match[k])  # [G, G, 3]
+                full = tf.image.resize(picked[None], [height, width], method="nearest")[
+                    0
+                ]
+                warped.append(np.round(full.numpy() * 255).astype(np.uint8))
+            maps["match"] = np.stack(warped)
+        return maps

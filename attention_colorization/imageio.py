@@ -1,0 +1,181 @@
+"""Reading and writing images as a person expects, with one-line errors.
+
+* EXIF orientation is applied; palette, 16-bit, float, gray+alpha and CMYK
+  images become float RGB in [0, 1]; an alpha channel is kept aside.
+* Decompression bombs and images too small to colourise are refused.
+* Writes go to a temporary name in the destination folder, then are renamed:
+  no half-written file is ever left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000; larger needs --max_pixels.
+MIN_SIDE = 8  # Smaller images carry too little to colourise.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+class ImageError(ValueError):
+    """A bad input or output image; the message is one line for the user."""
+
+
+def load_image(path: os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Opens, verifies and fully decodes an image file, EXIF-rotated.
+
+    Raises:
+        ImageError: missing, empty, not an image, truncated, too small or too large.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as probe:
+                width, height = probe.size
+                check_size(width, height, max_pixels, str(path))
+                probe.load()  # Full decode: truncated files fail here.
+                image = ImageOps.exif_transpose(probe)
+                image.load()
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+        raise ImageError(
+            f"{path}: not a readable image ({_first_line(error)})"
+        ) from None
+    except Image.DecompressionBombWarning:
+        raise ImageError(
+            f"{path}: image too large (decompression-bomb guard)"
+        ) from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(
+            f"{path}: corrupt or truncated image ({_first_line(error)})"
+        ) from None
+    return image
+
+
+def check_size(width: int, height: int, max_pixels: int, name: str = "image") -> None:
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(
+            f"{name}: image too small ({width}x{height}); the short side must be "
+            f">= {MIN_SIDE} pixels"
+        )
+    if width * height > max_pixels:
+        raise ImageError(
+            f"{name}: image too large ({width}x{height} = {width * height:,} pixels, "
+            f"limit {max_pixels:,}; raise it with --max_pixels)"
+        )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
+
+
+def to_float_rgb(image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any PIL image or numpy array -> (float32 RGB ``[H, W, 3]`` in [0, 1], alpha).
+
+    numpy input: ``[H, W]``, ``[H, W, 1]``, ``[H, W, 3]`` or ``[H, W, 4]``, of
+    dtype uint8 (0-255), uint16 (0-65535) or float (0-1). The alpha, if any, is
+    returned as float32 ``[H, W]`` in [0, 1], else None.
+    """
+    if isinstance(image, Image.Image):
+        return _pil_to_float(image)
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise ImageError(
+            f"expected an image array [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], "
+            f"got shape {array.shape}"
+        )
+    if array.dtype == np.uint8:
+        data = array.astype(np.float32) / 255.0
+    elif array.dtype == np.uint16:
+        data = array.astype(np.float32) / 65535.0
+    elif np.issubdtype(array.dtype, np.floating):
+        data = np.clip(array.astype(np.float32), 0.0, 1.0)
+    elif array.dtype == np.bool_:
+        data = array.astype(np.float32)
+    else:
+        raise ImageError(f"unsupported image dtype {array.dtype}")
+    if data.ndim == 2:
+        data = np.repeat(data[..., None], 3, axis=-1)
+    alpha = None
+    if data.shape[-1] == 4:
+        data, alpha = data[..., :3], data[..., 3]
+    check_size(data.shape[1], data.shape[0], np.iinfo(np.int64).max)
+    return np.ascontiguousarray(data), alpha
+
+
+def _pil_to_float(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        gray = np.asarray(image, dtype=np.uint16).astype(np.float32) / 65535.0
+        return to_float_rgb(gray)
+    if mode == "I":
+        gray = np.asarray(image, dtype=np.int64)
+        scale = 65535.0 if gray.max() > 255 else 255.0
+        return to_float_rgb(np.clip(gray / scale, 0, 1).astype(np.float32))
+    if mode == "F":
+        gray = np.asarray(image, dtype=np.float32)
+        if gray.max() > 1.0:
+            gray = gray / 255.0
+        return to_float_rgb(gray)
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "LA" or mode == "PA":
+        image = image.convert("RGBA")
+    elif mode not in ("RGB", "RGBA", "L"):
+        image = image.convert("RGB")
+    return to_float_rgb(np.asarray(image))
+
+
+def save_image_atomic(
+    array: np.ndarray, path: os.PathLike, overwrite: bool = False
+) -> None:
+    """Saves a uint8 image array (format from the suffix) via a temporary file.
+
+    Raises:
+        ImageError: the file exists and ``overwrite`` is False, or it cannot be written.
+    """
+    path = pathlib.Path(path)
+    if path.exists() and not overwrite:
+        raise ImageError(f"{path}: exists (use --overwrite to replace it)")
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(
+            f"{path}: unknown image format {path.suffix!r} (use .png or .jpg)"
+        )
+    image = Image.fromarray(np.asarray(array))
+    if fmt == "JPEG" and image.mode == "RGBA":
+        image = image.convert("RGB")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".part"
+        )
+    except OSError as error:
+        raise ImageError(f"{path}: cannot write ({_first_line(error)})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format=fmt)
+        os.replace(tmp, path)
+    except OSError as error:
+        raise ImageError(f"{path}: cannot write ({_first_line(error)})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,267 @@
+"""The attention-colorize command: files, folders, references, palettes, bad input."""
+
+import io
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import synthetic_photo
+from PIL import Image
+
+from attention_colorization import cli
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """A gray photo, a reference, and a folder with three photos and one corrupt file."""
+    gray = tmp_path / "gray.png"
+    Image.fromarray(synthetic_photo(37, 45, 1)).convert("L").save(gray)
+    ref = tmp_path / "ref.jpg"
+    Image.fromarray(synthetic_photo(40, 40, 2)).save(ref)
+    ref2 = tmp_path / "ref2.png"
+    Image.fromarray(synthetic_photo(30, 50, 3)).save(ref2)
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(synthetic_photo(33, 41, 4)).save(folder / "a.png")
+    Image.fromarray(synthetic_photo(29, 35, 5)).save(folder / "b.jpg")
+    Image.fromarray(synthetic_photo(32, 32, 6)).save(folder / "sub" / "c.png")
+    (folder / "broken.png").write_text("this is not a png")
+    return {"gray": gray, "ref": ref, "ref2": ref2, "folder": folder, "root": tmp_path}
+
+
+def _run(capsys, *args):
+    code = cli.run([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_single_file(capsys, inputs, tiny_workdir):
+    out_file = inputs["root"] / "out.png"
+    code, out, err = _run(
+        capsys,
+        "--input",
+        inputs["gray"],
+        "--reference",
+        inputs["ref"],
+        "--output",
+        out_file,
+        "--weights",
+        tiny_workdir,
+    )
+    assert code == 0, err
+    assert Image.open(out_file).size == (45, 37)
+    assert f"wrote {out_file}" in out
+
+
+def test_folder_with_corrupt_file(capsys, inputs, tiny_workdir):
+    out_dir = inputs["root"] / "out"
+    code, out, err = _run(
+        capsys,
+        "--input",
+        inputs["folder"],
+        "--reference",
+        inputs["ref"],
+        "--output",
+        out_dir,
+        "--weights",
+        tiny_workdir,
+        "--quiet",
+    )
+    assert code == 1  # One file failed.
+    assert "broken.png" in err and err.count("error:") == 1
+    assert "3 colourised, 1 failed" in out
+    assert Image.open(out_dir / "a.png").size == (41, 33)
+    assert Image.open(out_dir / "b.png").size == (35, 29)
+    assert Image.open(out_dir / "sub" / "c.png").size == (32, 32)
+    assert not (out_dir / "broken.png").exists()
+    assert not [p for p in out_dir.rglob("*") if p.name.startswith(".")]
+
+
+def test_glob_several_references_maps_and_compare(capsys, inputs, tiny_workdir):
+    out_dir = inputs["root"] / "glob_out"
+    code, out, err = _run(
+        capsys,
+        "--input",
+        inputs["folder"] / "*.png",
+        "--reference",
+        inputs["ref"],
+        "--reference",
+        inputs["ref2"],
+        "--output",
+        out_dir,
+        "--weights",
+        tiny_workdir,
+        "--save_maps",
+        "--compare",
+        "--quiet",
+    )
+    assert code == 1 and "broken.png" in err  # The glob also matches broken.png.
+    assert Image.open(out_dir / "a.png").size == (41, 33)
+    assert Image.open(out_dir / "a_alpha.png").size == (41, 33)
+    assert Image.open(out_dir / "a_match_0.png").size == (41, 33)
+    assert Image.open(out_dir / "a_match_1.png").size == (41, 33)
+    panel = Image.open(out_dir / "a_compare.png")
+    # gray (41) | ref (40x40 at height 33 -> 33) | ref2 (50x30 -> 55) | result (41)
+    assert panel.size == (41 + 33 + 55 + 41, 33)
+
+
+def test_palette(capsys, inputs, tiny_workdir):
+    out_file = inputs["root"] / "pal.png"
+    code, _, err = _run(
+        capsys,
+        "--input",
+        inputs["gray"],
+        "--palette",
+        "#d8a47f,#6b8f71",
+        "--output",
+        out_file,
+        "--weights",
+        tiny_workdir,
+    )
+    assert code == 0, err
+    assert np.asarray(Image.open(out_file)).shape == (37, 45, 3)
+
+
+def test_existing_output_needs_overwrite(capsys, inputs, tiny_workdir):
+    out_file = inputs["root"] / "exists.png"
+    out_file.write_bytes(b"keep me")
+    args = [
+        "--input",
+        inputs["gray"],
+        "--reference",
+        inputs["ref"],
+        "--output",
+        out_file,
+        "--weights",
+        tiny_workdir,
+    ]
+    code, _, err = _run(capsys, *args)
+    assert code == 1 and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert out_file.read_bytes() == b"keep me"
+    code, _, _ = _run(capsys, *args, "--overwrite")
+    assert code == 0 and Image.open(out_file).size == (45, 37)
+
+
+def _bad_files(root):
+    (root / "zero.png").write_bytes(b"")
+    (root / "text.png").write_text("hello")
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_photo(64, 64, 1)).save(buf, format="JPEG")
+    (root / "trunc.jpg").write_bytes(buf.getvalue()[:300])
+    Image.fromarray(synthetic_photo(4, 4, 1)).save(root / "tiny.png")
+    Image.fromarray(synthetic_photo(120, 120, 1)).save(root / "big.png")
+    return {
+        "missing.png": "no such file",
+        "zero.png": "empty file",
+        "text.png": "not a readable image",
+        "trunc.jpg": "truncated",
+        "tiny.png": "too small",
+        "big.png": "too large",
+    }
+
+
+def test_each_bad_input_is_one_line(capsys, inputs, tiny_workdir):
+    for name, message in _bad_files(inputs["root"]).items():
+        out_file = inputs["root"] / f"out_{name}.png"
+        code, _, err = _run(
+            capsys,
+            "--input",
+            inputs["root"] / name,
+            "--reference",
+            inputs["ref"],
+            "--output",
+            out_file,
+            "--weights",
+            tiny_workdir,
+            "--max_pixels",
+            "10000",
+        )
+        lines = err.strip().splitlines()
+        assert code == 1, name
+        assert (
+            len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+        ), err
+        assert not out_file.exists()
+
+
+def test_bad_reference_and_usage(capsys, inputs, tiny_workdir):
+    code, _, err = _run(
+        capsys,
+        "--input",
+        inputs["gray"],
+        "--reference",
+        inputs["root"] / "nope.jpg",
+        "--weights",
+        tiny_workdir,
+    )
+    assert code == 1 and "reference" in err and "no such file" in err
+    code, _, err = _run(
+        capsys,
+        "--input",
+        inputs["gray"],
+        "--reference",
+        inputs["ref"],
+        "--palette",
+        "#fff",
+    )
+    assert code == 2 and "not both" in err
+    code, _, err = _run(capsys, "--input", inputs["gray"], "--palette", "#zz")
+    assert code == 2 and "palette" in err
+
+
+def test_unwritable_output(capsys, inputs, tiny_workdir):
+    blocker = inputs["root"] / "afile"
+    blocker.write_text("x")
+    code, _, err = _run(
+        capsys,
+        "--input",
+        inputs["folder"],
+        "--reference",
+        inputs["ref"],
+        "--output",
+        blocker / "out",
+        "--weights",
+        tiny_workdir,
+    )
+    assert code == 1 and "cannot write" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_weights(capsys, inputs):
+    code, _, err = _run(
+        capsys,
+        "--input",
+        inputs["gray"],
+        "--reference",
+        inputs["ref"],
+        "--weights",
+        inputs["root"] / "no_such_workdir",
+    )
+    assert code == 1 and "cannot load weights" in err
+
+
+def test_console_script_bad_input_no_traceback(tmp_path):
+    (tmp_path / "text.png").write_text("hello")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attention_colorization.cli",
+            "--input",
+            str(tmp_path / "text.png"),
+            "--reference",
+            str(tmp_path / "text.png"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: reference")

@@ -1,0 +1,217 @@
+"""The inference API on numpy and PIL inputs, references, palettes and maps."""
+
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import synthetic_photo
+from PIL import Image
+
+from attention_colorization import Colorizer, color, imageio
+from attention_colorization.colorizer import parse_palette
+
+
+@pytest.fixture(scope="session")
+def colorizer(tiny_workdir):
+    return Colorizer.load(tiny_workdir)
+
+
+def _gray(h, w, seed=0):
+    return synthetic_photo(h, w, seed).mean(axis=-1).astype(np.uint8)
+
+
+def test_numpy_gray_odd_size(colorizer):
+    out = colorizer.colorize(_gray(37, 53), reference=synthetic_photo(40, 40, 3))
+    assert out.shape == (37, 53, 3) and out.dtype == np.uint8
+
+
+def test_pil_colour_input_is_reduced_to_luminance(colorizer):
+    photo = Image.fromarray(synthetic_photo(45, 29, 1))
+    out = colorizer.colorize(
+        photo, reference=Image.fromarray(synthetic_photo(30, 30, 2))
+    )
+    assert out.shape == (45, 29, 3)
+    # Same result as giving the luminance-only version of the photo.
+    lab = color.rgb_to_lab(np.asarray(photo, np.float32) / 255.0).numpy()
+    rgb_gray = color.lab_to_rgb(
+        np.concatenate([lab[..., :1], np.zeros_like(lab[..., 1:])], -1)
+    ).numpy()
+    out_gray = colorizer.colorize(
+        rgb_gray, reference=Image.fromarray(synthetic_photo(30, 30, 2))
+    )
+    assert np.abs(out.astype(int) - out_gray.astype(int)).max() <= 2
+
+
+def test_lightness_preserved_before_rounding(colorizer):
+    gray = _gray(41, 67, seed=4)
+    rgb, alpha, _ = colorizer.colorize_float(gray, reference=synthetic_photo(32, 32, 5))
+    assert alpha is None
+    l_in = color.rgb_to_lab(
+        np.repeat(gray[..., None], 3, -1).astype(np.float32) / 255.0
+    )
+    l_out = color.rgb_to_lab(rgb)
+    np.testing.assert_allclose(l_out.numpy()[..., 0], l_in.numpy()[..., 0], atol=0.02)
+
+
+def test_output_is_coloured_not_gray(colorizer):
+    # Even an untrained model puts some chroma in: the output is not the gray input.
+    rgb, _, _ = colorizer.colorize_float(
+        _gray(32, 32), reference=synthetic_photo(32, 32, 6)
+    )
+    assert np.abs(color.rgb_to_lab(rgb).numpy()[..., 1:]).max() > 0.1
+
+
+def test_several_references_give_k_plus_one_sources(colorizer):
+    refs = [synthetic_photo(32, 40, 7), synthetic_photo(50, 30, 8)]
+    out, maps = colorizer.colorize(_gray(33, 35), references=refs, return_maps=True)
+    assert out.shape == (33, 35, 3)
+    assert maps["alpha"].shape == (33, 35, 3)
+    np.testing.assert_allclose(maps["alpha"].sum(-1), 1.0, atol=1e-5)
+    assert maps["match"].shape == (2, 33, 35, 3) and maps["match"].dtype == np.uint8
+
+
+def test_match_map_takes_colours_from_the_reference(colorizer):
+    ref = np.zeros((32, 32, 3), np.uint8)
+    ref[..., 0] = 200  # A red reference: every matched colour is that red.
+    _, maps = colorizer.colorize(_gray(32, 32), reference=ref, return_maps=True)
+    match = maps["match"][0].reshape(-1, 3)
+    assert (np.abs(match.astype(int) - [200, 0, 0]).max(axis=1) <= 3).all()
+
+
+def test_palette_and_automatic_modes(colorizer):
+    gray = _gray(30, 34)
+    by_palette = colorizer.colorize(gray, palette="#d8a47f,#6b8f71")
+    automatic, maps = colorizer.colorize(gray, return_maps=True)
+    assert by_palette.shape == automatic.shape == (30, 34, 3)
+    assert maps["alpha"].shape == (30, 34, 1)
+    with pytest.raises(ValueError, match="not both"):
+        colorizer.colorize(gray, reference=gray, palette="#ffffff")
+
+
+def test_palette_changes_the_result(colorizer):
+    gray = _gray(32, 32, seed=9)
+    red = colorizer.colorize_float(gray, palette=["#ff0000"])[0]
+    blue = colorizer.colorize_float(gray, palette=["#0000ff"])[0]
+    assert np.abs(red - blue).mean() > 1e-4
+
+
+def test_rgba_keeps_alpha(colorizer):
+    rgba = np.dstack([synthetic_photo(24, 28, 2), np.full((24, 28), 77, np.uint8)])
+    out = colorizer.colorize(
+        Image.fromarray(rgba, "RGBA"), reference=synthetic_photo(20, 20, 1)
+    )
+    assert out.shape == (24, 28, 4)
+    assert (out[..., 3] == 77).all()
+
+
+def test_sixteen_bit_input(colorizer):
+    gray16 = _gray(26, 30).astype(np.uint16) * 257
+    out16 = colorizer.colorize(
+        Image.fromarray(gray16), reference=synthetic_photo(20, 20, 3)
+    )
+    out8 = colorizer.colorize(_gray(26, 30), reference=synthetic_photo(20, 20, 3))
+    assert np.abs(out16.astype(int) - out8.astype(int)).max() <= 2
+
+
+def test_exif_rotation_is_applied(tmp_path, colorizer):
+    image = Image.fromarray(synthetic_photo(20, 40, 4))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Rotate 90 degrees clockwise on display.
+    path = tmp_path / "rotated.jpg"
+    image.save(path, exif=exif.tobytes())
+    out = colorizer.colorize(str(path), reference=synthetic_photo(20, 20, 1))
+    assert out.shape == (40, 20, 3)
+
+
+def test_palette_image_mode_p(colorizer):
+    pal = Image.fromarray(synthetic_photo(24, 24, 5)).convert("P")
+    out = colorizer.colorize(pal, reference=synthetic_photo(20, 20, 1))
+    assert out.shape == (24, 24, 3)
+
+
+def test_bad_arrays_are_clear_errors(colorizer):
+    with pytest.raises(imageio.ImageError, match="shape"):
+        colorizer.colorize(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(imageio.ImageError, match="too small"):
+        colorizer.colorize(np.zeros((4, 40), np.uint8))
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("#ff0000", [[1, 0, 0]]),
+        ("#f00, #00ff00", [[1, 0, 0], [0, 1, 0]]),
+        ([(0, 0, 255)], [[0, 0, 1]]),
+        ([(0.5, 0.5, 0.5)], [[0.5, 0.5, 0.5]]),
+    ],
+)
+def test_parse_palette(text, expected):
+    np.testing.assert_allclose(parse_palette(text), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["", "#12", "#gggggg", [(1, 2)]])
+def test_parse_palette_rejects(bad):
+    with pytest.raises(ValueError):
+        parse_palette(bad)
+
+
+def test_reference_histogram_reaches_the_model(colorizer, monkeypatch):
+    seen = {}
+    original = colorizer._run
+
+    def spy(inputs, return_maps):
+        seen.update(inputs)
+        return original(inputs, return_maps=return_maps)
+
+    monkeypatch.setattr(colorizer, "_run", spy)
+    colorizer.colorize(
+        _gray(32, 32), reference=np.full((16, 16, 3), [0, 0, 255], np.uint8)
+    )
+    hist = seen["ref_hist"].numpy()[0, 0]
+    blue_ab = color.rgb_to_lab(tf.constant([[0.0, 0.0, 1.0]])).numpy()[0, 1:]
+    peak = color.ab_bins()[hist.argmax()]
+    assert np.linalg.norm(peak - blue_ab) < 10
+    assert seen["ref_lab"].shape == (1, 1, 32, 32, 3)
+
+
+def test_save_image_atomic_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "out.png"
+
+    def broken_save(self, fp, *args, **kwargs):
+        fp.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(imageio.ImageError, match="disk full"):
+        imageio.save_image_atomic(np.zeros((8, 8, 3), np.uint8), target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_image_atomic_refuses_overwrite(tmp_path):
+    target = tmp_path / "out.png"
+    imageio.save_image_atomic(np.zeros((8, 8, 3), np.uint8), target)
+    with pytest.raises(imageio.ImageError, match="overwrite"):
+        imageio.save_image_atomic(np.ones((8, 8, 3), np.uint8), target)
+    imageio.save_image_atomic(np.ones((8, 8, 3), np.uint8), target, overwrite=True)
+    assert np.asarray(Image.open(target)).max() == 1
+
+
+def test_load_image_errors(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    buf = io.BytesIO()
+    Image.fromarray(synthetic_photo(64, 64, 1)).save(buf, format="JPEG")
+    (tmp_path / "trunc.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    Image.fromarray(synthetic_photo(100, 100, 1)).save(tmp_path / "big.png")
+    cases = {
+        "missing.png": "no such file",
+        "empty.png": "empty file",
+        "text.png": "not a readable image",
+        "trunc.jpg": "truncated",
+    }
+    for name, message in cases.items():
+        with pytest.raises(imageio.ImageError, match=message):
+            imageio.load_image(tmp_path / name)
+    with pytest.raises(imageio.ImageError, match="too large"):
+        imageio.load_image(tmp_path / "big.png", max_pixels=5000)
