@@ -331,9 +331,20 @@ def reference_histogram(ab: tf.Tensor, floor: float = 0.0) -> tf.Tensor:
         ``[313]`` or ``[B, 313]``.
     """
     ab = tf.convert_to_tensor(ab)
+    height, width = ab.shape[-3], ab.shape[-2]
+    if height is not None and width is not None:
+        factor = -(-max(height, width) // HISTOGRAM_GRID)  # ceil
+        if factor > 1 and height % factor == 0 and width % factor == 0:
+            # Average pooling = area resizing for an integer factor, and a TFLite builtin.
+            batched = ab if ab.shape.rank == 4 else ab[tf.newaxis]
+            pooled = tf.nn.avg_pool2d(batched, factor, factor, "VALID")
+            small = pooled if ab.shape.rank == 4 else pooled[0]
+            return ab_histogram(small, floor=floor)
+        if factor <= 1:
+            return ab_histogram(ab, floor=floor)
     size = tf.shape(ab)[-3:-1]
-    target = tf.minimum(size, HISTOGRAM_GRID)
-    small = tf.image.resize(ab, target, method="area")
+    factor = tf.maximum((tf.reduce_max(size) + HISTOGRAM_GRID - 1) // HISTOGRAM_GRID, 1)
+    small = tf.image.resize(ab, tf.maximum(size // factor, 1), method="area")
     return ab_histogram(tf.cast(small, ab.dtype), floor=floor)
 
 

@@ -237,3 +237,16 @@ def test_reference_histogram_summarises_large_images():
         color.ab_histogram(small).numpy(),
         atol=1e-6,
     )
+
+
+def test_reference_histogram_pooling_equals_area_resize():
+    rng = np.random.default_rng(5)
+    ab = tf.constant(rng.uniform(-60, 60, (128, 96, 2)), tf.float32)
+    pooled = color.reference_histogram(ab).numpy()  # static shape: pooling path
+    area = color.ab_histogram(tf.image.resize(ab, [32, 24], method="area")).numpy()
+    np.testing.assert_allclose(pooled, area, atol=1e-6)
+    dynamic = tf.function(
+        color.reference_histogram,
+        input_signature=[tf.TensorSpec([None, None, 2], tf.float32)],
+    )
+    np.testing.assert_allclose(dynamic(ab).numpy(), area, atol=1e-6)

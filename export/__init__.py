@@ -1,0 +1,1 @@
+"""Export and deployment: TF Serving SavedModel, its client, TFLite (see BUILD.md)."""

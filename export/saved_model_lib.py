@@ -1,0 +1,379 @@
+"""Exports the colouriser as a TensorFlow Serving SavedModel (library of saved_model.py).
+
+    module = ColorizerModule(generator, config)
+    path = export_saved_model(module, "/models/colorizer")  # -> /models/colorizer/1
+
+The exported folder ``BASE/N`` holds:
+
+* signature ``serving_default``: ``gray`` uint8 ``[B, H, W, 1]`` and
+  ``reference`` uint8 ``[B, h, w, 3]`` (any sizes) -> ``rgb`` uint8
+  ``[B, H, W, 3]`` and ``ab`` float32 ``[B, H, W, 2]`` (Lab units, the chroma of
+  ``rgb``: after gamut fitting). All pre- and post-processing of
+  :class:`attention_colorization.Colorizer` runs in the graph.
+* signature ``colorize_bytes``: ``gray_bytes`` and ``reference_bytes`` string
+  ``[B]`` (encoded JPEG/PNG/BMP/GIF; a colour "gray" image is reduced to its
+  luminance) -> ``rgb_png_bytes`` string ``[B]`` (PNG), one element at a time
+  (the images of a batch may have different sizes).
+* function ``mobile_ab`` (not a serving signature; the TFLite exporter converts
+  it): ``gray`` uint8 ``[1, S, S, 1]``, ``reference`` uint8 ``[1, S, S, 3]`` ->
+  ``{"ab": float32 [1, S, S, 2]}`` in Lab units, before upsampling and gamut
+  fitting.
+* ``assets.extra/tf_serving_warmup_requests``: PredictionLog records replayed
+  by TF Serving at load time (both signatures, 64 x 64 inputs).
+
+Versions are written atomically: the SavedModel is built in ``BASE/.tmp-N-*``
+(a name TF Serving ignores) and renamed to ``BASE/N`` only when complete.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+import re
+import shutil
+import tempfile
+import uuid
+
+import numpy as np
+import tensorflow as tf
+
+from attention_colorization import color
+
+SERVING_SIGNATURE = "serving_default"
+BYTES_SIGNATURE = "colorize_bytes"
+MOBILE_FUNCTION = "mobile_ab"
+WARMUP_FILE = "tf_serving_warmup_requests"
+DEFAULT_MODEL_NAME = "colorizer"
+WARMUP_SIZE = 64
+
+
+def uint8_to_float_rgb(image: tf.Tensor) -> tf.Tensor:
+    """uint8 image ``[..., C]`` (C = 1 or 3) -> float32 RGB ``[..., 3]`` in [0, 1]."""
+    x = tf.cast(image, tf.float32) / 255.0
+    if image.shape[-1] == 1:
+        x = tf.concat([x, x, x], axis=-1)
+    return x
+
+
+class ColorizerModule(tf.Module):
+    """A ``tf.Module`` holding the generator, with the serving functions.
+
+    Args:
+        generator: a built :class:`attention_colorization.model.Generator`.
+        config: its ``ConfigDict`` (``data.image_size``, ``data.hist_floor``).
+    """
+
+    def __init__(self, generator, config):
+        super().__init__(name="colorizer")
+        self.generator = generator
+        self.image_size = int(config.data.image_size)
+        self.hist_floor = float(config.data.hist_floor)
+        s = self.image_size
+        self.serving_default = tf.function(
+            self._serve_arrays,
+            input_signature=[
+                tf.TensorSpec([None, None, None, 1], tf.uint8, name="gray"),
+                tf.TensorSpec([None, None, None, 3], tf.uint8, name="reference"),
+            ],
+        )
+        self.colorize_bytes = tf.function(
+            self._serve_bytes,
+            input_signature=[
+                tf.TensorSpec([None], tf.string, name="gray_bytes"),
+                tf.TensorSpec([None], tf.string, name="reference_bytes"),
+            ],
+        )
+        self.mobile_ab = tf.function(
+            self._mobile_ab,
+            input_signature=[
+                tf.TensorSpec([1, s, s, 1], tf.uint8, name="gray"),
+                tf.TensorSpec([1, s, s, 3], tf.uint8, name="reference"),
+            ],
+        )
+
+    # ---------------------------------------------------------------- graph
+    def _generator_ab(self, l_small, ref_lab):
+        """Runs the network at S.
+
+        Args:
+            l_small: L ``[B, S, S, 1]`` in [0, 100].
+            ref_lab: reference Lab ``[B, S, S, 3]``.
+
+        Returns:
+            ab ``[B, S, S, 2]`` in Lab units.
+        """
+        ref_hist = color.reference_histogram(ref_lab[..., 1:], floor=self.hist_floor)
+        outputs = self.generator(
+            {"l": l_small, "ref_lab": ref_lab, "ref_hist": ref_hist},
+            training=False,
+            stage=2,
+        )
+        return color.net_to_ab(tf.cast(outputs["ab"], tf.float32))
+
+    def colorize_float(self, gray_rgb, reference_rgb):
+        """The Colorizer's pipeline on float images, in graph.
+
+        Args:
+            gray_rgb: float32 ``[B, H, W, 3]`` in [0, 1]; only its luminance is used.
+            reference_rgb: float32 ``[B, h, w, 3]`` in [0, 1].
+
+        Returns:
+            (rgb uint8 ``[B, H, W, 3]``, ab float32 ``[B, H, W, 2]`` in Lab units).
+        """
+        s = self.image_size
+        size = tf.shape(gray_rgb)[1:3]
+        lightness = color.rgb_to_lab(gray_rgb)[..., :1]  # [B, H, W, 1]
+        l_small = tf.image.resize(lightness, [s, s], method="area")  # [B, S, S, 1]
+        ref_small = tf.image.resize(reference_rgb, [s, s], method="area")
+        ref_lab = color.rgb_to_lab(tf.clip_by_value(ref_small, 0.0, 1.0))
+        ab_small = self._generator_ab(l_small, ref_lab)  # [B, S, S, 2]
+        ab = tf.image.resize(ab_small, size, method="bilinear")  # [B, H, W, 2]
+        lab = color.fit_to_gamut(tf.concat([lightness, ab], axis=-1))
+        rgb = color.lab_to_rgb(lab)  # [B, H, W, 3] in [0, 1]
+        rgb8 = tf.cast(tf.round(rgb * 255.0), tf.uint8)
+        return rgb8, lab[..., 1:]
+
+    def _serve_arrays(self, gray, reference):
+        rgb, ab = self.colorize_float(
+            uint8_to_float_rgb(gray), uint8_to_float_rgb(reference)
+        )
+        return {"rgb": rgb, "ab": ab}
+
+    def _serve_bytes(self, gray_bytes, reference_bytes):
+        def one(pair):
+            gray = tf.io.decode_image(pair[0], channels=3, expand_animations=False)
+            ref = tf.io.decode_image(pair[1], channels=3, expand_animations=False)
+            rgb, _ = self.colorize_float(
+                uint8_to_float_rgb(gray)[None], uint8_to_float_rgb(ref)[None]
+            )
+            return tf.io.encode_png(rgb[0])
+
+        png = tf.map_fn(
+            one,
+            (gray_bytes, reference_bytes),
+            fn_output_signature=tf.TensorSpec([], tf.string),
+        )
+        return {"rgb_png_bytes": png}
+
+    def _mobile_ab(self, gray, reference):
+        lightness = color.rgb_to_lab(uint8_to_float_rgb(gray))[..., :1]  # [1, S, S, 1]
+        ref_lab = color.rgb_to_lab(uint8_to_float_rgb(reference))  # [1, S, S, 3]
+        return {"ab": self._generator_ab(lightness, ref_lab)}
+
+    def serving_signatures(self) -> dict:
+        """The concrete functions to save as SignatureDefs, by key."""
+        return {
+            SERVING_SIGNATURE: self.serving_default.get_concrete_function(),
+            BYTES_SIGNATURE: self.colorize_bytes.get_concrete_function(),
+        }
+
+
+# ------------------------------------------------------------------ warmup
+
+
+def warmup_images(size: int = WARMUP_SIZE, seed: int = 0):
+    """A small deterministic (gray uint8 ``[size, size, 1]``, reference ``[size, size, 3]``)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(size - 1, 1)
+    phase = rng.uniform(0, 2 * np.pi, size=3)
+    ref = np.stack([0.5 + 0.5 * np.sin(3 * xx + 2 * yy + p) for p in phase], -1)
+    ref = np.round(ref * 255).astype(np.uint8)
+    gray = np.round(255 * (0.2 + 0.6 * xx * yy + 0.2 * np.cos(4 * xx))).astype(np.uint8)
+    return gray[..., None], ref
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    image = array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def warmup_requests(model_name: str = DEFAULT_MODEL_NAME) -> list:
+    """PredictionLog protos, one per signature, with 64 x 64 inputs."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    gray, ref = warmup_images()
+    inputs = {
+        SERVING_SIGNATURE: {"gray": gray[None], "reference": ref[None]},
+        BYTES_SIGNATURE: {
+            "gray_bytes": np.array([encode_png(gray)], dtype=object),
+            "reference_bytes": np.array([encode_png(ref)], dtype=object),
+        },
+    }
+    logs = []
+    for signature, tensors in inputs.items():
+        request = predict_pb2.PredictRequest(
+            model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature)
+        )
+        for key, value in tensors.items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        logs.append(
+            prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+        )
+    return logs
+
+
+def write_warmup(export_path: os.PathLike, model_name: str = DEFAULT_MODEL_NAME) -> str:
+    """Writes ``assets.extra/tf_serving_warmup_requests`` (TFRecord) into a SavedModel."""
+    folder = pathlib.Path(export_path) / "assets.extra"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = str(folder / WARMUP_FILE)
+    with tf.io.TFRecordWriter(path) as writer:
+        for log in warmup_requests(model_name):
+            writer.write(log.SerializeToString())
+    return path
+
+
+def read_warmup(export_path: os.PathLike) -> list:
+    """The PredictionLog protos of a SavedModel's warmup file."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = pathlib.Path(export_path) / "assets.extra" / WARMUP_FILE
+    logs = []
+    for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+        logs.append(prediction_log_pb2.PredictionLog.FromString(record))
+    return logs
+
+
+# --------------------------------------------------------------- versioning
+
+
+def existing_versions(base: os.PathLike) -> list[int]:
+    """Numeric subfolders of ``base`` (the versions TF Serving sees), sorted."""
+    base = pathlib.Path(base)
+    if not base.is_dir():
+        return []
+    return sorted(
+        int(p.name)
+        for p in base.iterdir()
+        if p.is_dir() and re.fullmatch(r"\d+", p.name)
+    )
+
+
+def next_version(base: os.PathLike) -> int:
+    """One more than the largest existing version, 1 for an empty base."""
+    versions = existing_versions(base)
+    return versions[-1] + 1 if versions else 1
+
+
+class ExportError(RuntimeError):
+    """A refused or failed export; the message is one line for the user."""
+
+
+def save_module(module: ColorizerModule, path: os.PathLike) -> None:
+    """``tf.saved_model.save`` with the two serving signatures."""
+    tf.saved_model.save(module, str(path), signatures=module.serving_signatures())
+
+
+def export_saved_model(
+    module: ColorizerModule,
+    base: os.PathLike,
+    version: int | None = None,
+    overwrite: bool = False,
+    model_name: str = DEFAULT_MODEL_NAME,
+) -> pathlib.Path:
+    """Writes ``base/version`` atomically and returns its path.
+
+    Args:
+        module: the :class:`ColorizerModule` to save.
+        base: the model's base folder (TF Serving's ``base_path``); created if needed.
+        version: a positive integer; default: the next free version.
+        overwrite: replace an existing ``base/version`` (atomically: the old one
+            is renamed aside, the new one renamed in, then the old one deleted).
+        model_name: written into the warmup requests' model spec.
+
+    Raises:
+        ExportError: the version exists without ``overwrite``, or a bad version.
+    """
+    base = pathlib.Path(base)
+    created_base = not base.exists()
+    base.mkdir(parents=True, exist_ok=True)
+    if version is None:
+        version = next_version(base)
+    if int(version) < 1:
+        raise ExportError(f"--version must be a positive integer, got {version}")
+    version = int(version)
+    final = base / str(version)
+    if final.exists() and not overwrite:
+        raise ExportError(
+            f"{final}: version {version} exists (use --overwrite to replace it)"
+        )
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=base))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a version is not.
+    try:
+        save_module(module, tmp)
+        write_warmup(tmp, model_name)
+        if final.exists():
+            old = base / f".old-{version}-{uuid.uuid4().hex[:8]}"
+            os.rename(final, old)
+            try:
+                os.rename(tmp, final)
+            except BaseException:
+                os.rename(old, final)  # Put the old version back.
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+            if created_base and not any(base.iterdir()):
+                base.rmdir()  # A failed first export leaves no trace.
+    return final
+
+
+def load_module(weights: os.PathLike) -> ColorizerModule:
+    """A :class:`ColorizerModule` from a workdir or ``*.weights.h5`` path."""
+    from attention_colorization import workdir as workdir_lib
+
+    generator, config = workdir_lib.load_generator(weights)
+    return ColorizerModule(generator, config)
+
+
+def directory_size(path: os.PathLike) -> int:
+    """Total bytes of the files under ``path``."""
+    return sum(p.stat().st_size for p in pathlib.Path(path).rglob("*") if p.is_file())
+
+
+def resolve_weights(weights: os.PathLike | None) -> pathlib.Path:
+    """``--weights`` or, when empty, the bundled demo model; checked to exist."""
+    from attention_colorization import workdir as workdir_lib
+    from attention_colorization.colorizer import bundled_weights_dir
+
+    if not weights:
+        path = bundled_weights_dir()
+        if not (path / workdir_lib.WEIGHTS_FILE).is_file():
+            raise FileNotFoundError(
+                f"the bundled demo weights are missing from {path}; pass "
+                "--weights=WORKDIR (a training workdir or a *.weights.h5 file)"
+            )
+        return path
+    path = pathlib.Path(weights)
+    weights_file = path / workdir_lib.WEIGHTS_FILE if path.is_dir() else path
+    if not weights_file.is_file():
+        raise FileNotFoundError(f"--weights: no weights file {weights_file}")
+    if not (weights_file.parent / workdir_lib.CONFIG_FILE).is_file():
+        raise FileNotFoundError(
+            f"--weights: no {workdir_lib.CONFIG_FILE} beside {weights_file}"
+        )
+    return path
+
+
+def export_from_weights(
+    weights: os.PathLike | None,
+    export_dir: os.PathLike,
+    version: int | None = None,
+    overwrite: bool = False,
+    model_name: str = DEFAULT_MODEL_NAME,
+) -> pathlib.Path:
+    """The command's work: load the generator, export ``export_dir/version``."""
+    module = load_module(resolve_weights(weights))
+    return export_saved_model(module, export_dir, version, overwrite, model_name)
