@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import pathlib
-import tempfile
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from attention_colorization.atomic import atomic_open
 
 DEFAULT_MAX_PIXELS = 64_000_000  # 8000 x 8000; larger needs --max_pixels.
 MIN_SIDE = 8  # Smaller images carry too little to colourise.
@@ -164,18 +165,7 @@ def save_image_atomic(
     if fmt == "JPEG" and image.mode == "RGBA":
         image = image.convert("RGB")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".part"
-        )
-    except OSError as error:
-        raise ImageError(f"{path}: cannot write ({_first_line(error)})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_open(path, "wb") as f:
             image.save(f, format=fmt)
-        os.replace(tmp, path)
     except OSError as error:
         raise ImageError(f"{path}: cannot write ({_first_line(error)})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

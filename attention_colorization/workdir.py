@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
 
 import ml_collections
+
+from attention_colorization.atomic import atomic_write_text
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -30,21 +31,6 @@ ARCHITECTURE_FIELDS = (
     ("model", "confidence_topk"),
     ("data", "image_size"),
 )
-
-
-def atomic_write_text(path: os.PathLike, text: str) -> None:
-    """Writes ``text`` to a temporary file beside ``path``, then renames it."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_config(config: ml_collections.ConfigDict, workdir: os.PathLike) -> None:

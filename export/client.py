@@ -27,13 +27,14 @@ import json
 import os
 import pathlib
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 
 if __name__ == "__main__":  # Run as a script: keep this folder off the import path.
     _HERE = pathlib.Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != _HERE]
+
+from attention_colorization.atomic import atomic_write_bytes  # noqa: E402
 
 BYTES_SIGNATURE = "colorize_bytes"
 OUTPUT_KEY = "rgb_png_bytes"
@@ -366,21 +367,9 @@ def write_output(png: bytes, path: os.PathLike, overwrite: bool = True) -> None:
         Image.open(io.BytesIO(png)).convert("RGB").save(buffer, format=fmt)
         data = buffer.getvalue()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".part"
-        )
+        atomic_write_bytes(path, data)
     except OSError as error:
         raise ClientError(f"{path}: cannot write ({_one_line(error)})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as error:
-        raise ClientError(f"{path}: cannot write ({_one_line(error)})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _one_line(value) -> str:

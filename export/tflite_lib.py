@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
+from attention_colorization.atomic import atomic_write_bytes
+
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 SIGNATURE = "serving_default"
 # Photos shipped with scikit-image, used to calibrate int8 activations.
@@ -307,16 +309,7 @@ def list_ops(model: bytes) -> list[str]:
 
 def write_atomic(data: bytes, path: os.PathLike) -> None:
     """Writes bytes to a temporary file beside ``path``, then renames it."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_bytes(path, data)
 
 
 # ------------------------------------------------------------------- running
