@@ -33,6 +33,23 @@ class TrainState(tf.Module):
         self.stage = tf.Variable(1, dtype=tf.int64, trainable=False, name="stage")
 
 
+def make_checkpoint(generator, discriminator, g_optimizer, d_optimizer, state):
+    """A ``tf.train.Checkpoint`` of everything a resumed run needs.
+
+    The models are saved as flat lists of their variables (trainable and not:
+    batch-norm statistics, spectral-norm vectors), in Keras's own deterministic
+    order. Keras 3 layers kept in Python lists are not TensorFlow-trackable
+    children, so checkpointing the model objects themselves would miss them.
+    """
+    return tf.train.Checkpoint(
+        generator_variables=list(generator.variables),
+        discriminator_variables=list(discriminator.variables),
+        g_optimizer=g_optimizer,
+        d_optimizer=d_optimizer,
+        state=state,
+    )
+
+
 def make_optimizer(train_config, policy: str):
     """Adam (SPEC.md: lr 2e-5, β1 0.5, β2 0.99, no decay); loss scaling under fp16."""
     optimizer = keras.optimizers.Adam(
@@ -158,12 +175,8 @@ def train_and_evaluate(
             model.compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer)
             g_optimizer.build(model.stage_variables())
             d_optimizer.build(discriminator.trainable_variables)
-            checkpoint = tf.train.Checkpoint(
-                generator=generator,
-                discriminator=discriminator,
-                g_optimizer=g_optimizer,
-                d_optimizer=d_optimizer,
-                state=state,
+            checkpoint = make_checkpoint(
+                generator, discriminator, g_optimizer, d_optimizer, state
             )
         manager = tf.train.CheckpointManager(
             checkpoint,
