@@ -265,3 +265,17 @@ def test_console_script_bad_input_no_traceback(tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: reference")
+
+
+def test_no_arguments_colourises_the_bundled_example(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys)
+    assert code == 0, err
+    example = Image.open(tmp_path / "colorized" / "example_gray.png")
+    assert example.size == (741, 500) and example.mode == "RGB"
+    for suffix in ("_compare", "_alpha", "_match"):
+        assert (tmp_path / "colorized" / f"example_gray{suffix}.png").is_file()
+    assert "colorized/example_gray.png" in out
+    # The bundled model puts colour in: the result is not gray.
+    rgb = np.asarray(example, np.int16)
+    assert np.abs(rgb[..., 0] - rgb[..., 2]).mean() > 5

@@ -215,3 +215,14 @@ def test_load_image_errors(tmp_path):
             imageio.load_image(tmp_path / name)
     with pytest.raises(imageio.ImageError, match="too large"):
         imageio.load_image(tmp_path / "big.png", max_pixels=5000)
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    target = tmp_path / "out.png"
+    imageio.save_image_atomic(np.zeros((8, 8, 3), np.uint8), target)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
