@@ -24,6 +24,10 @@ from attention_colorization import color, imageio
 from attention_colorization import workdir as workdir_lib
 
 DEMO_WEIGHTS_DIR = "demo"  # attention_colorization/weights/demo/
+# From this many pixels on, the full-resolution post-processing (upsampling,
+# gamut fitting, Lab -> RGB) runs XLA-compiled: 5x faster at 2560 x 1600 even
+# counting the compilation, slower than plain graph mode for small photos.
+XLA_MIN_PIXELS = 1_000_000
 
 
 def bundled_weights_dir() -> pathlib.Path:
@@ -78,6 +82,9 @@ class Colorizer:
         self.hist_floor = float(config.data.hist_floor)
         # One trace per (number of references, return_maps); K must stay static.
         self._run = tf.function(self._forward)
+        self._pre = tf.function(self._preprocess)
+        self._post = tf.function(self._postprocess)
+        self._post_xla = tf.function(self._postprocess, jit_compile=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> Colorizer:
@@ -97,12 +104,19 @@ class Colorizer:
     def _forward(self, inputs, return_maps):
         return self.generator(inputs, training=False, stage=2, return_maps=return_maps)
 
-    def _model_l(self, rgb: np.ndarray) -> tf.Tensor:
-        """Full-res float RGB -> (L ``[H, W, 1]`` full res, L ``[1, S, S, 1]``)."""
-        lab = color.rgb_to_lab(tf.constant(rgb))  # [H, W, 3]
-        lightness = lab[..., :1]
+    def _preprocess(self, rgb):
+        """Full-res float RGB ``[H, W, 3]`` -> (L ``[H, W, 1]``, L ``[1, S, S, 1]``)."""
+        lightness = color.rgb_to_lab(rgb)[..., :1]  # [H, W, 1]
         small = tf.image.resize(lightness[None], [self.image_size] * 2, method="area")
         return lightness, small
+
+    @staticmethod
+    def _postprocess(lightness, ab_small):
+        """L ``[H, W, 1]`` + network ab ``[1, S, S, 2]`` -> sRGB ``[H, W, 3]`` in [0, 1]."""
+        ab = color.net_to_ab(tf.cast(ab_small, tf.float32))  # [1, S, S, 2]
+        ab = tf.image.resize(ab, tf.shape(lightness)[:2], method="bilinear")[0]
+        lab = color.fit_to_gamut(tf.concat([lightness, ab], axis=-1))  # [H, W, 3]
+        return color.lab_to_rgb(lab)
 
     def _reference(self, image) -> tuple[tf.Tensor, tf.Tensor]:
         """A reference (any size) -> (Lab ``[S, S, 3]``, histogram ``[313]``)."""
@@ -173,7 +187,7 @@ class Colorizer:
         if refs and palette is not None:
             raise ValueError("give references or a palette, not both")
 
-        lightness, l_small = self._model_l(rgb)
+        lightness, l_small = self._pre(tf.constant(rgb))
         inputs = {"l": l_small}
         ref_labs = []
         if refs:
@@ -186,10 +200,8 @@ class Colorizer:
             inputs["ref_hist"] = color.palette_histogram(colours, self.hist_floor)[None]
         outputs = self._run(inputs, return_maps=bool(return_maps and refs))
 
-        ab_small = color.net_to_ab(tf.cast(outputs["ab"], tf.float32))  # [1, S, S, 2]
-        ab = tf.image.resize(ab_small, [height, width], method="bilinear")[0]
-        lab = color.fit_to_gamut(tf.concat([lightness, ab], axis=-1))  # [H, W, 3]
-        out = color.lab_to_rgb(lab).numpy()
+        post = self._post_xla if height * width >= XLA_MIN_PIXELS else self._post
+        out = post(lightness, outputs["ab"]).numpy()
         maps = self._maps(outputs, ref_labs, height, width) if return_maps else {}
         return out, alpha, maps
 
