@@ -73,6 +73,8 @@ class Generator(keras.Model):
         training: Keras training flag (batch norm).
         stage: 1 (F + decoder) or 2 (the full network).
         return_maps: also return the intermediate maps (below).
+        attention_loop: ``False`` unrolls the SCM's attention chunks instead of
+            looping over them (for graphs without loop ops, e.g. TFLite).
 
     Returns:
         A dict of float32 (int32 for ``"match"``) tensors:
@@ -179,7 +181,9 @@ class Generator(keras.Model):
         hist = color.ab_histogram(grid_ab, floor=self.hist_floor)  # [B, K, Q]
         return ops.mean(hist, axis=1)  # [B, Q]
 
-    def call(self, inputs, training=None, stage=2, return_maps=False):
+    def call(
+        self, inputs, training=None, stage=2, return_maps=False, attention_loop=True
+    ):
         if stage not in (1, 2):
             raise ValueError(f"stage must be 1 or 2, got {stage}")
         l_net = ops.cast(
@@ -205,7 +209,9 @@ class Generator(keras.Model):
         colors, confidences, matches = [], [], []
         for k in range(num_refs):
             keys = [ref_features[n][:, k] for n in self.query_layers] + [ref_l[:, k]]
-            c_r, w_r, match = self.semantic_color(queries, keys, ref_ab[:, k])  # Eq. 1
+            c_r, w_r, match = self.semantic_color(
+                queries, keys, ref_ab[:, k], loop=attention_loop
+            )  # Eq. 1
             colors.append(c_r)
             confidences.append(w_r)
             matches.append(match)

@@ -93,12 +93,13 @@ class ColorizerModule(tf.Module):
         )
 
     # ---------------------------------------------------------------- graph
-    def _generator_ab(self, l_small, ref_lab):
+    def _generator_ab(self, l_small, ref_lab, attention_loop=True):
         """Runs the network at S.
 
         Args:
             l_small: L ``[B, S, S, 1]`` in [0, 100].
             ref_lab: reference Lab ``[B, S, S, 3]``.
+            attention_loop: see ``Generator.call`` (the mobile graph unrolls).
 
         Returns:
             ab ``[B, S, S, 2]`` in Lab units.
@@ -108,6 +109,7 @@ class ColorizerModule(tf.Module):
             {"l": l_small, "ref_lab": ref_lab, "ref_hist": ref_hist},
             training=False,
             stage=2,
+            attention_loop=attention_loop,
         )
         return color.net_to_ab(tf.cast(outputs["ab"], tf.float32))
 
@@ -159,7 +161,8 @@ class ColorizerModule(tf.Module):
     def _mobile_ab(self, gray, reference):
         lightness = color.rgb_to_lab(uint8_to_float_rgb(gray))[..., :1]  # [1, S, S, 1]
         ref_lab = color.rgb_to_lab(uint8_to_float_rgb(reference))  # [1, S, S, 3]
-        return {"ab": self._generator_ab(lightness, ref_lab)}
+        # TFLite's int8 calibration crashes on a WHILE op: no loop on mobile.
+        return {"ab": self._generator_ab(lightness, ref_lab, attention_loop=False)}
 
     def serving_signatures(self) -> dict:
         """The concrete functions to save as SignatureDefs, by key."""

@@ -177,51 +177,66 @@ def test_semantic_color_matches_equation_1(features, gray, rng):
     )
 
 
+@pytest.mark.parametrize("loop", [True, False])
 @pytest.mark.parametrize("chunk_size", [7, 16, 40])
-def test_semantic_color_chunked_equals_plain(features, gray, rng, chunk_size):
+def test_semantic_color_chunked_equals_plain(features, gray, rng, chunk_size, loop):
     query, key, ab = _scm_inputs(features, gray, rng)
     plain = SemanticColorModule(G, tau=0.01, chunk_size=N, top_k=4)
     expected = plain(query, key, ab)
     chunked = SemanticColorModule(G, tau=0.01, chunk_size=chunk_size, top_k=4)
     chunked(query, key, ab)
     chunked.set_weights(plain.get_weights())
-    got = chunked(query, key, ab)
+    got = tf.function(lambda *a: chunked(*a, loop=loop))(query, key, ab)
     for a, b in zip(expected, got, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, rtol=1e-5)
 
 
-def test_semantic_color_memory_is_linear_in_chunk():
-    """No tensor of the traced attention holds more than [B, chunk, N] values."""
-    dim, chunk = 12, 16
-    scm = SemanticColorModule(G, chunk_size=chunk, top_k=4)
+def _largest_tensor(graph) -> int:
+    """Elements of the largest static-shape tensor in a graph and its loop bodies."""
+    sizes = [0]
+    for op in graph.get_operations():
+        sizes += [
+            int(np.prod(out.shape.as_list()))
+            for out in op.outputs
+            if out.shape.rank is not None and None not in out.shape.as_list()
+        ]
+        if op.type in ("While", "StatelessWhile"):
+            body = graph._get_function(op.get_attr("body").name).graph
+            sizes.append(_largest_tensor(body))
+    return max(sizes)
+
+
+def _attention_graph(scm, dim):
     spec = tf.TensorSpec([1, N, dim], tf.float32)
-    graph = (
+    return (
         tf.function(scm.attend)
         .get_concrete_function(spec, spec, tf.TensorSpec([1, N, 2], tf.float32))
         .graph
     )
-    sizes = [
-        int(np.prod(out.shape.as_list()))
-        for op in graph.get_operations()
-        for out in op.outputs
-        if out.shape.rank is not None and None not in out.shape.as_list()
-    ]
-    assert max(sizes) == chunk * N  # The [1, chunk, N] logits, never [1, N, N].
-    plain = SemanticColorModule(G, chunk_size=N, top_k=4)
+
+
+@pytest.mark.parametrize("chunk", [16, 20])
+def test_semantic_color_memory_is_linear_in_chunk(chunk):
+    """No tensor of the traced attention holds more than [B, chunk, N] values."""
+    dim = 12
+    graph = _attention_graph(SemanticColorModule(G, chunk_size=chunk, top_k=4), dim)
+    # The [1, chunk, N] logits inside the loop, never [1, N, N].
+    assert _largest_tensor(graph) == chunk * N
+    assert any(op.type in ("While", "StatelessWhile") for op in graph.get_operations())
+    plain = _attention_graph(SemanticColorModule(G, chunk_size=N, top_k=4), dim)
+    assert _largest_tensor(plain) == N * N
+
+
+def test_semantic_color_unrolled_attention_has_no_loop_op():
+    scm = SemanticColorModule(G, chunk_size=16, top_k=4)
+    spec = tf.TensorSpec([1, N, 12], tf.float32)
     graph = (
-        tf.function(plain.attend)
+        tf.function(lambda q, k, v: scm.attend(q, k, v, loop=False))
         .get_concrete_function(spec, spec, tf.TensorSpec([1, N, 2], tf.float32))
         .graph
     )
-    assert (
-        max(
-            int(np.prod(out.shape.as_list()))
-            for op in graph.get_operations()
-            for out in op.outputs
-            if out.shape.rank is not None and None not in out.shape.as_list()
-        )
-        == N * N
-    )
+    assert not any("While" in op.type for op in graph.get_operations())
+    assert _largest_tensor(graph) == 16 * N
 
 
 def test_semantic_color_self_reference_copies_colours(features, gray, rng):

@@ -31,9 +31,10 @@ class SemanticColorModule(keras.layers.Layer):
     5. The best match ``argmax_i q(x) . k(i)`` (flattened ``y * G + x``) is
        returned for visualisation.
 
-    Steps 2-5 run over chunks of ``chunk_size`` queries (a Python loop over a
-    static number of chunks), so at most ``[B, chunk_size, N]`` logits exist at
-    a time in the forward pass: memory O(N * chunk), not O(N^2). Everything in
+    Steps 2-5 run over chunks of ``chunk_size`` queries, one chunk at a time
+    (see :meth:`attend`), so at most one ``[B, chunk_size, N]`` logits matrix
+    and its softmax exist at a time in the forward pass: memory O(N * chunk),
+    not O(N^2). Everything in
     steps 1-5 is computed in float32 whatever the precision policy; the colour
     and the confidence are returned in the compute dtype.
 
@@ -52,6 +53,8 @@ class SemanticColorModule(keras.layers.Layer):
             ``query_features`` (spatial sizes may differ).
         reference_ab: normalised reference ab ``[B, H_r, W_r, 2]`` (any size that
             resizes to the grid; usually the model resolution S).
+        loop: whether the chunks run in a loop op (default) or unrolled (see
+            :meth:`attend`).
 
     Returns:
         A tuple ``(color, confidence, match)``: ``color [B, G, G, 2]`` (normalised
@@ -119,41 +122,84 @@ class SemanticColorModule(keras.layers.Layer):
         x = _l2_normalize(ops.concatenate(parts, axis=-1))  # [B, G, G, D]
         return ops.reshape(x, (-1, self.grid_size * self.grid_size, x.shape[-1]))
 
-    def attend(self, query, key, value):
+    def attend(self, query, key, value, loop=True):
         """Chunked attention: colours, top-k similarities and best matches.
+
+        Full chunks of ``chunk_size`` queries run one after another in a loop
+        (``keras.ops.scan``, one iteration at a time), so a single
+        ``[B, chunk_size, N]`` logits matrix and its softmax exist at once; a
+        last, shorter chunk (when ``chunk_size`` does not divide ``N_q``) runs
+        after it. The key is never transposed: the products are einsums.
 
         Args:
             query: ``[B, N_q, D]`` float32, unit norm.
             key: ``[B, N, D]`` float32, unit norm.
             value: ``[B, N, 2]`` float32.
+            loop: ``False`` unrolls the chunks into the graph instead of a
+                loop: the same result, with no loop op (TFLite's int8
+                calibration cannot run a WHILE op), but the graph runtime may
+                then run several chunks at once.
 
         Returns:
             ``color [B, N_q, 2]``, ``top_similarities [B, N_q, top_k]`` (float32)
             and ``match [B, N_q]`` int32.
         """
         num_queries = query.shape[1]
-        key_t = ops.transpose(key, (0, 2, 1))  # [B, D, N]
-        colors, tops, matches = [], [], []
-        for start in range(0, num_queries, self.chunk_size):
-            q = query[:, start : start + self.chunk_size]  # [B, C, D]
-            similarity = ops.matmul(q, key_t)  # [B, C, N], cosine in [-1, 1]
-            weights = ops.softmax(similarity / self.tau, axis=-1)  # [B, C, N]
-            colors.append(ops.matmul(weights, value))  # Eq. 1: [B, C, 2]
-            tops.append(ops.top_k(similarity, self.top_k, sorted=True)[0])  # [B, C, k]
-            matches.append(ops.cast(ops.argmax(similarity, axis=-1), "int32"))  # [B, C]
-        return (
-            ops.concatenate(colors, axis=1),
-            ops.concatenate(tops, axis=1),
-            ops.concatenate(matches, axis=1),
+        size = min(self.chunk_size, num_queries)
+        num_full = num_queries // size
+
+        def one_chunk(q):  # q: [B, C, D]
+            # Logits q . k / tau, the temperature applied to the C x D queries
+            # (no extra pass over C x N); the row max comes from top-k.
+            logits = ops.einsum("bcd,bnd->bcn", q * (1.0 / self.tau), key)
+            top, index = ops.top_k(logits, self.top_k, sorted=True)  # [B, C, k]
+            # Eq. 1 with h = softmax(q . k / tau); top[..., :1] is the row max.
+            weights = ops.exp(logits - top[..., :1])  # [B, C, N]
+            color = ops.einsum("bcn,bnv->bcv", weights, value)  # [B, C, 2]
+            color = color / ops.sum(weights, axis=-1, keepdims=True)
+            # Cosines of the k best matches; the first is the best match (top-k
+            # puts the lowest index first among ties, as argmax does).
+            return color, top * self.tau, ops.cast(index[..., 0], "int32")
+
+        if num_full == 1 or not loop:
+            outputs = [
+                one_chunk(query[:, i * size : (i + 1) * size]) for i in range(num_full)
+            ]
+        else:
+            batch, dim = ops.shape(query)[0], query.shape[2]
+
+            # scan's carry doubles as the chunk's output: the TF backend builds
+            # its stacked outputs after the carry's structure, shapes and dtypes.
+            init = (
+                ops.zeros((batch, size, 2), "float32"),
+                ops.zeros((batch, size, self.top_k), "float32"),
+                ops.zeros((batch, size), "int32"),
+            )
+
+            def step(_, index):
+                q = ops.slice(query, (0, index * size, 0), (batch, size, dim))
+                out = one_chunk(q)
+                return out, out
+
+            _, stacked = ops.scan(
+                step, init, ops.arange(num_full, dtype="int32")
+            )  # each [F, B, C, ...], F = num_full
+            outputs = [tuple(_unchunk(x) for x in stacked)]  # each [B, F * C, ...]
+        if num_full * size < num_queries:
+            outputs.append(one_chunk(query[:, num_full * size :]))
+        if len(outputs) == 1:
+            return tuple(outputs[0])
+        return tuple(
+            ops.concatenate(parts, axis=1) for parts in zip(*outputs, strict=True)
         )
 
-    def call(self, query_features, key_features, reference_ab):
+    def call(self, query_features, key_features, reference_ab, loop=True):
         g = self.grid_size
         query = self.embed(query_features)  # [B, N, D]
         key = self.embed(key_features)  # [B, N, D]
         value = resize_to_grid(ops.cast(reference_ab, "float32"), g)  # [B, G, G, 2]
         value = ops.reshape(value, (-1, g * g, 2))  # [B, N, 2]
-        color, top, match = self.attend(query, key, value)
+        color, top, match = self.attend(query, key, value, loop=loop)
         color = ops.reshape(color, (-1, g, g, 2))  # [B, G, G, 2]
         top = ops.reshape(top, (-1, g, g, self.top_k))  # [B, G, G, k]
         match = ops.reshape(match, (-1, g, g))  # [B, G, G]
@@ -179,3 +225,9 @@ def _l2_normalize(x, epsilon=1e-6):
     """``x / max(|x|, epsilon)`` over the last axis (float32 in, float32 out)."""
     norm = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True))
     return x / ops.maximum(norm, epsilon)
+
+
+def _unchunk(x):
+    """``[F, B, C, ...]`` (scan's stacked chunks) to ``[B, F * C, ...]``."""
+    x = ops.moveaxis(x, 0, 1)  # [B, F, C, ...]
+    return ops.reshape(x, (-1, x.shape[1] * x.shape[2]) + tuple(x.shape[3:]))
