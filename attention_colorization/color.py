@@ -88,6 +88,19 @@ def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
     return tf.stack([lightness, a, b], axis=-1)
 
 
+def _lab_to_linear(lab: tf.Tensor) -> tf.Tensor:
+    """CIE Lab ``[..., 3]`` to linear (not yet companded) sRGB ``[..., 3]``."""
+    lightness, a, b = tf.unstack(lab, axis=-1)
+    fy = (lightness + 16.0) / 116.0
+    fx = a / 500.0 + fy
+    fz = tf.maximum(fy - b / 200.0, 0.0)
+    f = tf.stack([fx, fy, fz], axis=-1)
+    cube = tf.pow(tf.maximum(f, 0.0), 3.0)
+    xyz = tf.where(f > _LAB_DELTA, cube, (f - 16.0 / 116.0) / _LAB_KAPPA)
+    xyz = xyz * tf.constant(_D65_WHITE, dtype=lab.dtype)
+    return _channel_matmul(xyz, _RGB_FROM_XYZ)
+
+
 def lab_to_rgb(lab: tf.Tensor, clip: bool = True) -> tf.Tensor:
     """CIE Lab (D65) to sRGB, clipped to [0, 1] (out-of-gamut colours are clamped).
 
@@ -102,15 +115,7 @@ def lab_to_rgb(lab: tf.Tensor, clip: bool = True) -> tf.Tensor:
     lab = tf.convert_to_tensor(lab)
     if not lab.dtype.is_floating:
         raise TypeError(f"lab_to_rgb expects a float tensor, got {lab.dtype}")
-    lightness, a, b = tf.unstack(lab, axis=-1)
-    fy = (lightness + 16.0) / 116.0
-    fx = a / 500.0 + fy
-    fz = tf.maximum(fy - b / 200.0, 0.0)
-    f = tf.stack([fx, fy, fz], axis=-1)
-    cube = tf.pow(tf.maximum(f, 0.0), 3.0)
-    xyz = tf.where(f > _LAB_DELTA, cube, (f - 16.0 / 116.0) / _LAB_KAPPA)
-    xyz = xyz * tf.constant(_D65_WHITE, dtype=lab.dtype)
-    linear = _channel_matmul(xyz, _RGB_FROM_XYZ)
+    linear = _lab_to_linear(lab)
     # sRGB companding: the pow branch sees values >= the threshold only.
     gamma = 1.055 * tf.pow(tf.maximum(linear, _LINEAR_THRESHOLD), 1.0 / 2.4) - 0.055
     rgb = tf.where(linear > _LINEAR_THRESHOLD, gamma, 12.92 * linear)
@@ -133,10 +138,17 @@ def fit_to_gamut(lab: tf.Tensor, iterations: int = GAMUT_BISECTION_STEPS) -> tf.
     lab = tf.convert_to_tensor(lab)
     lightness, ab = lab[..., :1], lab[..., 1:]
 
+    # The test runs on linear RGB: companding is monotone, so sRGB in
+    # [-tol, 1 + tol] is linear RGB in [low, high] below, and each bisection
+    # step saves the fractional power of the companding.
+    tol = GAMUT_TOLERANCE
+    low_linear = -tol / 12.92
+    high_linear = ((1.0 + tol + 0.055) / 1.055) ** 2.4
+
     def in_gamut(scale):
-        rgb = lab_to_rgb(tf.concat([lightness, ab * scale], -1), clip=False)
-        tol = GAMUT_TOLERANCE
-        return tf.reduce_all((rgb >= -tol) & (rgb <= 1.0 + tol), axis=-1, keepdims=True)
+        linear = _lab_to_linear(tf.concat([lightness, ab * scale], -1))
+        inside = (linear >= low_linear) & (linear <= high_linear)
+        return tf.reduce_all(inside, axis=-1, keepdims=True)
 
     ones = tf.ones_like(lightness)
     inside = in_gamut(ones)

@@ -28,6 +28,40 @@ DEMO_WEIGHTS_DIR = "demo"  # attention_colorization/weights/demo/
 # gamut fitting, Lab -> RGB) runs XLA-compiled: 5x faster at 2560 x 1600 even
 # counting the compilation, slower than plain graph mode for small photos.
 XLA_MIN_PIXELS = 1_000_000
+# The full-resolution work runs in bands of rows of about this many pixels, so
+# its memory stays bounded at any size (4096 x 4096: 16 bands).
+BAND_PIXELS = 1 << 20
+
+
+def row_bands(height: int, width: int, band_pixels: int | None = None) -> list:
+    """Splits ``height`` rows into bands of one height (the last may overlap).
+
+    Args:
+        height, width: the image's size.
+        band_pixels: pixels per band at most (default :data:`BAND_PIXELS`);
+            a band has at least one row.
+
+    Returns:
+        ``[(rows, keep, out), ...]`` slices: each band computes the image rows
+        ``rows`` (all of one length, so a compiled function sees one shape) and
+        writes its rows ``keep`` to the image rows ``out``; the ``out`` slices
+        cover every row once, in order.
+    """
+    band_pixels = band_pixels or BAND_PIXELS
+    count = max(1, -(-height * width // band_pixels))  # ceil
+    band = -(-height // count)  # ceil: rows per band
+    bands = []
+    for first in range(0, height, band):
+        stop = min(first + band, height)
+        start = min(first, height - band)  # the last band ends at the last row
+        bands.append(
+            (
+                slice(start, start + band),
+                slice(first - start, stop - start),
+                slice(first, stop),
+            )
+        )
+    return bands
 
 
 def bundled_weights_dir() -> pathlib.Path:
@@ -82,8 +116,9 @@ class Colorizer:
         self.hist_floor = float(config.data.hist_floor)
         # One trace per (number of references, return_maps); K must stay static.
         self._run = tf.function(self._forward)
-        self._pre = tf.function(self._preprocess)
-        self._post = tf.function(self._postprocess)
+        # Any image size: one trace with unknown height and width.
+        self._pre = tf.function(self._preprocess, reduce_retracing=True)
+        self._post = tf.function(self._postprocess, reduce_retracing=True)
         self._post_xla = tf.function(self._postprocess, jit_compile=True)
 
     @classmethod
@@ -104,19 +139,32 @@ class Colorizer:
     def _forward(self, inputs, return_maps):
         return self.generator(inputs, training=False, stage=2, return_maps=return_maps)
 
-    def _preprocess(self, rgb):
-        """Full-res float RGB ``[H, W, 3]`` -> (L ``[H, W, 1]``, L ``[1, S, S, 1]``)."""
-        lightness = color.rgb_to_lab(rgb)[..., :1]  # [H, W, 1]
-        small = tf.image.resize(lightness[None], [self.image_size] * 2, method="area")
-        return lightness, small
+    @staticmethod
+    def _preprocess(rgb):
+        """Float RGB rows ``[h, W, 3]`` -> their L ``[h, W, 1]``."""
+        return color.rgb_to_lab(rgb)[..., :1]
 
     @staticmethod
-    def _postprocess(lightness, ab_small):
-        """L ``[H, W, 1]`` + network ab ``[1, S, S, 2]`` -> sRGB ``[H, W, 3]`` in [0, 1]."""
-        ab = color.net_to_ab(tf.cast(ab_small, tf.float32))  # [1, S, S, 2]
-        ab = tf.image.resize(ab, tf.shape(lightness)[:2], method="bilinear")[0]
-        lab = color.fit_to_gamut(tf.concat([lightness, ab], axis=-1))  # [H, W, 3]
-        return color.lab_to_rgb(lab)
+    def _postprocess(lightness, ab_rows):
+        """L rows ``[h, W, 1]`` + their ab ``[1, h, S, 2]`` -> sRGB ``[h, W, 3]``.
+
+        ``ab_rows`` is the network's ab already interpolated to the rows (see
+        :meth:`colorize_float`); here it is interpolated across to the width.
+        Bilinear interpolation is separable, so rows then columns equals the
+        direct 2-D resize.
+        """
+        ab = tf.image.resize(ab_rows, tf.shape(lightness)[:2], method="bilinear")[0]
+        lab = color.fit_to_gamut(tf.concat([lightness, ab], axis=-1))  # [h, W, 3]
+        return color.lab_to_rgb(lab)  # [h, W, 3] in [0, 1]
+
+    def _lightness(self, rgb: np.ndarray) -> tuple[np.ndarray, tf.Tensor]:
+        """Full-res float RGB ``[H, W, 3]`` -> (L ``[H, W, 1]``, L ``[1, S, S, 1]``)."""
+        height, width = rgb.shape[:2]
+        lightness = np.empty((height, width, 1), np.float32)
+        for rows, keep, out in row_bands(height, width):
+            lightness[out] = self._pre(tf.constant(rgb[rows])).numpy()[keep]
+        small = tf.image.resize(lightness[None], [self.image_size] * 2, method="area")
+        return lightness, small
 
     def _reference(self, image) -> tuple[tf.Tensor, tf.Tensor]:
         """A reference (any size) -> (Lab ``[S, S, 3]``, histogram ``[313]``)."""
@@ -187,7 +235,7 @@ class Colorizer:
         if refs and palette is not None:
             raise ValueError("give references or a palette, not both")
 
-        lightness, l_small = self._pre(tf.constant(rgb))
+        lightness, l_small = self._lightness(rgb)
         inputs = {"l": l_small}
         ref_labs = []
         if refs:
@@ -200,8 +248,14 @@ class Colorizer:
             inputs["ref_hist"] = color.palette_histogram(colours, self.hist_floor)[None]
         outputs = self._run(inputs, return_maps=bool(return_maps and refs))
 
+        # ab to Lab units, interpolated down the rows: [1, H, S, 2] (small).
+        ab = color.net_to_ab(tf.cast(outputs["ab"], tf.float32))  # [1, S, S, 2]
+        ab_rows = tf.image.resize(ab, [height, self.image_size], method="bilinear")
         post = self._post_xla if height * width >= XLA_MIN_PIXELS else self._post
-        out = post(lightness, outputs["ab"]).numpy()
+        out = np.empty((height, width, 3), np.float32)
+        for rows, keep, band_out in row_bands(height, width):
+            band = post(tf.constant(lightness[rows]), ab_rows[:, rows])
+            out[band_out] = band.numpy()[keep]
         maps = self._maps(outputs, ref_labs, height, width) if return_maps else {}
         return out, alpha, maps
 

@@ -9,7 +9,8 @@ from conftest import synthetic_photo
 from PIL import Image
 
 from attention_colorization import Colorizer, color, imageio
-from attention_colorization.colorizer import parse_palette
+from attention_colorization import colorizer as colorizer_lib
+from attention_colorization.colorizer import parse_palette, row_bands
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +53,37 @@ def test_lightness_preserved_before_rounding(colorizer):
     )
     l_out = color.rgb_to_lab(rgb)
     np.testing.assert_allclose(l_out.numpy()[..., 0], l_in.numpy()[..., 0], atol=0.02)
+
+
+@pytest.mark.parametrize(
+    "height, width, band_pixels", [(10, 7, 70), (10, 7, 30), (1, 5, 2), (9, 4, 1000)]
+)
+def test_row_bands_cover_every_row_once_with_one_band_height(
+    height, width, band_pixels
+):
+    bands = row_bands(height, width, band_pixels)
+    band = bands[0][0].stop - bands[0][0].start
+    rows = np.arange(height)
+    delivered = []
+    for compute, keep, out in bands:
+        assert compute.stop - compute.start == band  # one shape for every band
+        assert 0 <= compute.start and compute.stop <= height
+        # The kept part of the computed rows is exactly the rows written.
+        np.testing.assert_array_equal(rows[compute][keep], rows[out])
+        delivered += list(rows[out])
+    assert delivered == list(range(height))
+    assert band * width <= band_pixels or band == 1
+
+
+def test_banded_full_resolution_work_equals_one_band(colorizer, monkeypatch):
+    gray = _gray(53, 38, seed=9)
+    reference = synthetic_photo(40, 40, 3)
+    whole, _, _ = colorizer.colorize_float(gray, reference=reference)
+    monkeypatch.setattr(colorizer_lib, "BAND_PIXELS", 38 * 7)  # 8 bands, last overlaps
+    bands = row_bands(53, 38)
+    assert len(bands) == 8 and bands[-1][0].start < bands[-2][2].stop  # overlap
+    banded, _, _ = colorizer.colorize_float(gray, reference=reference)
+    np.testing.assert_allclose(banded, whole, atol=1e-5)
 
 
 def test_output_is_coloured_not_gray(colorizer):
