@@ -88,6 +88,27 @@ def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
     return tf.stack([lightness, a, b], axis=-1)
 
 
+def rgb_to_lightness(rgb: tf.Tensor) -> tf.Tensor:
+    """The L channel of :func:`rgb_to_lab`, at about a third of its work.
+
+    L depends on the luminance Y alone, so only Y is computed.
+
+    Args:
+        rgb: float tensor ``[..., 3]`` in [0, 1] (clipped).
+
+    Returns:
+        L ``[..., 1]`` in [0, 100].
+    """
+    rgb = tf.clip_by_value(tf.convert_to_tensor(rgb), 0.0, 1.0)
+    gamma = tf.pow((tf.maximum(rgb, _SRGB_THRESHOLD) + 0.055) / 1.055, 2.4)
+    linear = tf.where(rgb > _SRGB_THRESHOLD, gamma, rgb / 12.92)
+    weights = tf.constant(_XYZ_FROM_RGB[1] / _D65_WHITE[1], dtype=rgb.dtype)  # [3]
+    y = tf.reduce_sum(linear * weights, axis=-1, keepdims=True)  # [..., 1]
+    cube_root = tf.pow(tf.maximum(y, _LAB_EPSILON), 1.0 / 3.0)
+    fy = tf.where(y > _LAB_EPSILON, cube_root, _LAB_KAPPA * y + 16.0 / 116.0)
+    return 116.0 * fy - 16.0
+
+
 def _lab_to_linear(lab: tf.Tensor) -> tf.Tensor:
     """CIE Lab ``[..., 3]`` to linear (not yet companded) sRGB ``[..., 3]``."""
     lightness, a, b = tf.unstack(lab, axis=-1)
@@ -95,10 +116,15 @@ def _lab_to_linear(lab: tf.Tensor) -> tf.Tensor:
     fx = a / 500.0 + fy
     fz = tf.maximum(fy - b / 200.0, 0.0)
     f = tf.stack([fx, fy, fz], axis=-1)
-    cube = tf.pow(tf.maximum(f, 0.0), 3.0)
+    cube = f * f * f  # used above the threshold only
     xyz = tf.where(f > _LAB_DELTA, cube, (f - 16.0 / 116.0) / _LAB_KAPPA)
-    xyz = xyz * tf.constant(_D65_WHITE, dtype=lab.dtype)
-    return _channel_matmul(xyz, _RGB_FROM_XYZ)
+    xyz = tf.unstack(xyz, axis=-1)
+    # The 3 x 3 product written out: elementwise work that XLA fuses.
+    matrix = _RGB_FROM_XYZ * _D65_WHITE[None, :]
+    return tf.stack(
+        [sum(float(matrix[i, j]) * xyz[j] for j in range(3)) for i in range(3)],
+        axis=-1,
+    )
 
 
 def lab_to_rgb(lab: tf.Tensor, clip: bool = True) -> tf.Tensor:

@@ -24,9 +24,10 @@ from attention_colorization import color, imageio
 from attention_colorization import workdir as workdir_lib
 
 DEMO_WEIGHTS_DIR = "demo"  # attention_colorization/weights/demo/
-# From this many pixels on, the full-resolution post-processing (upsampling,
-# gamut fitting, Lab -> RGB) runs XLA-compiled: 5x faster at 2560 x 1600 even
-# counting the compilation, slower than plain graph mode for small photos.
+# From this many pixels on, the full-resolution work (L of the input; ab
+# upsampling, gamut fitting, Lab -> RGB) runs XLA-compiled: 5x faster at
+# 2560 x 1600 even counting the compilation, slower than plain graph mode for
+# small photos.
 XLA_MIN_PIXELS = 1_000_000
 # The full-resolution work runs in bands of rows of about this many pixels, so
 # its memory stays bounded at any size (4096 x 4096: 16 bands).
@@ -119,6 +120,7 @@ class Colorizer:
         # Any image size: one trace with unknown height and width.
         self._pre = tf.function(self._preprocess, reduce_retracing=True)
         self._post = tf.function(self._postprocess, reduce_retracing=True)
+        self._pre_xla = tf.function(self._preprocess, jit_compile=True)
         self._post_xla = tf.function(self._postprocess, jit_compile=True)
 
     @classmethod
@@ -142,7 +144,7 @@ class Colorizer:
     @staticmethod
     def _preprocess(rgb):
         """Float RGB rows ``[h, W, 3]`` -> their L ``[h, W, 1]``."""
-        return color.rgb_to_lab(rgb)[..., :1]
+        return color.rgb_to_lightness(rgb)
 
     @staticmethod
     def _postprocess(lightness, ab_rows):
@@ -161,8 +163,9 @@ class Colorizer:
         """Full-res float RGB ``[H, W, 3]`` -> (L ``[H, W, 1]``, L ``[1, S, S, 1]``)."""
         height, width = rgb.shape[:2]
         lightness = np.empty((height, width, 1), np.float32)
+        pre = self._pre_xla if height * width >= XLA_MIN_PIXELS else self._pre
         for rows, keep, out in row_bands(height, width):
-            lightness[out] = self._pre(tf.constant(rgb[rows])).numpy()[keep]
+            lightness[out] = pre(tf.constant(rgb[rows])).numpy()[keep]
         small = tf.image.resize(lightness[None], [self.image_size] * 2, method="area")
         return lightness, small
 

@@ -20,6 +20,16 @@ def test_rgb_to_lab_matches_skimage():
     assert np.abs(ours - ref).max() <= 0.01
 
 
+def test_rgb_to_lightness_is_the_l_of_rgb_to_lab():
+    rgb = np.concatenate([_dense_rgb(), [[-0.2, 0.5, 1.3]]])  # and one to clip
+    lightness = color.rgb_to_lightness(tf.constant(rgb, tf.float32)).numpy()
+    lab = color.rgb_to_lab(tf.constant(rgb, tf.float32)).numpy()
+    assert lightness.shape == (len(rgb), 1)
+    np.testing.assert_allclose(lightness[:, 0], lab[:, 0], atol=1e-4)
+    ref = skcolor.rgb2lab(np.clip(rgb, 0, 1).reshape(-1, 1, 3)).reshape(-1, 3)
+    assert np.abs(lightness[:, 0] - ref[:, 0]).max() <= 0.01
+
+
 def test_lab_to_rgb_matches_skimage():
     rgb = _dense_rgb()
     lab = skcolor.rgb2lab(rgb.reshape(-1, 1, 3)).reshape(-1, 3)
