@@ -146,8 +146,12 @@ class _Progress:
             self.bar.close()
 
 
-def colorize_one(colorizer, source, refs, ref_images, palette, target, args):
-    """Colourises ``source`` into ``target`` (and its maps/panel). Raises ImageError."""
+def colorize_one(colorizer, source, refs, ref_images, prepared, palette, target, args):
+    """Colourises ``source`` into ``target`` (and its maps/panel). Raises ImageError.
+
+    ``ref_images`` are the references as loaded (for the panel), ``prepared``
+    the same made ready for the network once (``Colorizer.prepare_references``).
+    """
     from attention_colorization import imageio
 
     if target.exists() and not args.overwrite:
@@ -156,7 +160,7 @@ def colorize_one(colorizer, source, refs, ref_images, palette, target, args):
     image = imageio.load_image(source, **kwargs)
     result = colorizer.colorize(
         image,
-        references=ref_images or None,
+        references=prepared,
         palette=palette,
         return_maps=args.save_maps,
     )
@@ -255,6 +259,8 @@ def run(argv=None) -> int:
     except (FileNotFoundError, OSError, ValueError) as error:
         print(f"error: cannot load weights: {error}", file=sys.stderr)
         return EXIT_ERROR
+    # Once for the whole folder, not per photo.
+    prepared = colorizer.prepare_references(ref_images) if ref_images else None
 
     input_root = pathlib.Path(args.input) if pathlib.Path(args.input).is_dir() else None
     progress = _Progress(len(files), enabled=not args.quiet)
@@ -264,7 +270,14 @@ def run(argv=None) -> int:
         target = single_target or output_path_for(source, input_root, out_dir)
         try:
             colorize_one(
-                colorizer, source, args.reference, ref_images, palette, target, args
+                colorizer,
+                source,
+                args.reference,
+                ref_images,
+                prepared,
+                palette,
+                target,
+                args,
             )
             done += 1
             written.append(target)

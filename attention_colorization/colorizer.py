@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.resources
 import os
 import pathlib
+import typing
 
 import numpy as np
 import tensorflow as tf
@@ -102,6 +103,13 @@ def parse_palette(palette) -> np.ndarray:
     return np.clip(np.asarray(colours, np.float32), 0.0, 1.0)
 
 
+class PreparedReferences(typing.NamedTuple):
+    """References ready for the network (:meth:`Colorizer.prepare_references`)."""
+
+    lab: tf.Tensor  # [K, S, S, 3] Lab at the model resolution
+    hist: tf.Tensor  # [K, 313] reference histograms R_H
+
+
 class Colorizer:
     """Colourises gray photos with a trained generator.
 
@@ -182,6 +190,21 @@ class Colorizer:
         return lab, hist
 
     # ------------------------------------------------------------------- API
+    def prepare_references(self, references) -> PreparedReferences:
+        """Makes references ready once for many photos (pass the result as
+        ``references=`` to :meth:`colorize`): each is resized to the model
+        resolution, converted to Lab and histogrammed here, not per photo.
+
+        Args:
+            references: a list of references (PIL, numpy or paths), at least one.
+        """
+        pairs = [self._reference(r) for r in references]
+        if not pairs:
+            raise ValueError("prepare_references needs at least one reference")
+        return PreparedReferences(
+            lab=tf.stack([p[0] for p in pairs]), hist=tf.stack([p[1] for p in pairs])
+        )
+
     def colorize(
         self,
         image,
@@ -197,7 +220,8 @@ class Colorizer:
                 float in [0, 1]) or a file path. A colour image is reduced to
                 its luminance; an alpha channel is carried into the output.
             reference: one reference (PIL, numpy or path).
-            references: several references, fused by the gate over K + 1 sources.
+            references: several references, fused by the gate over K + 1
+                sources, or the :meth:`prepare_references` of them.
             palette: instead of references, colours (``'#rrggbb,...'`` or a list)
                 used as the database prior.
             return_maps: also return the maps (see Returns).
@@ -232,24 +256,29 @@ class Colorizer:
             image = imageio.load_image(image)
         rgb, alpha = imageio.to_float_rgb(image)
         height, width = rgb.shape[:2]
-        refs = list(references or [])
-        if reference is not None:
-            refs.insert(0, reference)
-        if refs and palette is not None:
+        if isinstance(references, PreparedReferences):
+            if reference is not None:
+                raise ValueError("give prepared references alone, not with reference=")
+            prepared = references
+        else:
+            refs = list(references or [])
+            if reference is not None:
+                refs.insert(0, reference)
+            prepared = self.prepare_references(refs) if refs else None
+        if prepared is not None and palette is not None:
             raise ValueError("give references or a palette, not both")
 
         lightness, l_small = self._lightness(rgb)
         inputs = {"l": l_small}
         ref_labs = []
-        if refs:
-            pairs = [self._reference(r) for r in refs]
-            ref_labs = [p[0] for p in pairs]
-            inputs["ref_lab"] = tf.stack(ref_labs)[None]  # [1, K, S, S, 3]
-            inputs["ref_hist"] = tf.stack([p[1] for p in pairs])[None]  # [1, K, 313]
+        if prepared is not None:
+            ref_labs = tf.unstack(prepared.lab)
+            inputs["ref_lab"] = prepared.lab[None]  # [1, K, S, S, 3]
+            inputs["ref_hist"] = prepared.hist[None]  # [1, K, 313]
         elif palette is not None:
             colours = parse_palette(palette)
             inputs["ref_hist"] = color.palette_histogram(colours, self.hist_floor)[None]
-        outputs = self._run(inputs, return_maps=bool(return_maps and refs))
+        outputs = self._run(inputs, return_maps=bool(return_maps and ref_labs))
 
         # ab to Lab units, interpolated down the rows: [1, H, S, 2] (small).
         ab = color.net_to_ab(tf.cast(outputs["ab"], tf.float32))  # [1, S, S, 2]

@@ -82,6 +82,34 @@ def test_folder_with_corrupt_file(capsys, inputs, tiny_workdir):
     assert not [p for p in out_dir.rglob("*") if p.name.startswith(".")]
 
 
+def test_folder_prepares_the_references_once(capsys, inputs, tiny_workdir, monkeypatch):
+    from attention_colorization import Colorizer
+
+    calls = []
+    original = Colorizer._reference
+    monkeypatch.setattr(
+        Colorizer,
+        "_reference",
+        lambda self, image: calls.append(1) or original(self, image),
+    )
+    code, out, err = _run(
+        capsys,
+        "--input",
+        inputs["folder"],
+        "--reference",
+        inputs["ref"],
+        "--reference",
+        inputs["ref2"],
+        "--output",
+        inputs["root"] / "out_once",
+        "--weights",
+        tiny_workdir,
+        "--quiet",
+    )
+    assert "3 colourised, 1 failed" in out, err
+    assert len(calls) == 2  # one per reference, not per photo
+
+
 def test_glob_several_references_maps_and_compare(capsys, inputs, tiny_workdir):
     out_dir = inputs["root"] / "glob_out"
     code, out, err = _run(

@@ -86,6 +86,22 @@ def test_banded_full_resolution_work_equals_one_band(colorizer, monkeypatch):
     np.testing.assert_allclose(banded, whole, atol=1e-5)
 
 
+def test_prepared_references_give_the_same_result(colorizer):
+    refs = [synthetic_photo(40, 40, 3), Image.fromarray(synthetic_photo(30, 50, 4))]
+    prepared = colorizer.prepare_references(refs)
+    assert prepared.lab.shape == (2, 32, 32, 3) and prepared.hist.shape == (2, 313)
+    direct, maps = colorizer.colorize(_gray(37, 29), references=refs, return_maps=True)
+    again, maps_again = colorizer.colorize(
+        _gray(37, 29), references=prepared, return_maps=True
+    )
+    np.testing.assert_array_equal(again, direct)
+    np.testing.assert_array_equal(maps_again["match"], maps["match"])
+    with pytest.raises(ValueError, match="not both"):
+        colorizer.colorize(_gray(8, 8), references=prepared, palette="#ff0000")
+    with pytest.raises(ValueError, match="at least one"):
+        colorizer.prepare_references([])
+
+
 def test_output_is_coloured_not_gray(colorizer):
     # Even an untrained model puts some chroma in: the output is not the gray input.
     rgb, _, _ = colorizer.colorize_float(
