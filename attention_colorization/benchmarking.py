@@ -459,8 +459,10 @@ def conv_matmul_flops(graph) -> tuple[int, list[str]]:
     """FLOPs of the convolutions and matrix products of a graph, 2 per multiply-add.
 
     Counts ``Conv2D``, ``Conv2DBackpropInput`` (transposed convolutions),
-    ``DepthwiseConv2dNative``, ``MatMul`` and ``BatchMatMul{,V2,V3}``;
-    elementwise ops, reductions, softmax, resizes and pooling are not counted.
+    ``DepthwiseConv2dNative``, ``MatMul``, ``BatchMatMul{,V2,V3}`` and
+    two-operand ``Einsum``; elementwise ops, reductions, softmax, resizes and
+    pooling are not counted. Ops inside loop bodies are not seen: count a
+    graph without loops (the SCM's ``loop=False``).
     Dilated convolutions appear as ``SpaceToBatchND`` + ``Conv2D``; the count
     then includes the zero padding of the space-to-batch blocks.
 
@@ -481,6 +483,7 @@ def conv_matmul_flops(graph) -> tuple[int, list[str]]:
             "BatchMatMul",
             "BatchMatMulV2",
             "BatchMatMulV3",
+            "Einsum",
         ):
             continue
         if kind == "Conv2DBackpropInput":
@@ -500,6 +503,14 @@ def conv_matmul_flops(graph) -> tuple[int, list[str]]:
             per_output = filt[0] * filt[1] * (filt[2] if kind == "Conv2D" else 1)
             total += 2 * int(np.prod(out)) * per_output
             continue
+        if kind == "Einsum":
+            shapes = [_static_shape(x) for x in op.inputs]
+            flops = _einsum_flops(op.get_attr("equation").decode(), shapes)
+            if flops is None:
+                unknown.append(op.name)
+            else:
+                total += flops
+            continue
         a = _static_shape(op.inputs[0])
         if out is None or a is None:
             unknown.append(op.name)
@@ -510,6 +521,20 @@ def conv_matmul_flops(graph) -> tuple[int, list[str]]:
             inner = a[-2] if op.get_attr("adj_x") else a[-1]
         total += 2 * int(np.prod(out)) * inner
     return total, unknown
+
+
+def _einsum_flops(equation: str, shapes: list) -> int | None:
+    """FLOPs of a two-operand ``Einsum``: 2 x the product of every index's size.
+
+    Returns None for shapes that are not static, an ellipsis or one operand.
+    """
+    inputs = equation.replace(" ", "").split("->")[0].split(",")
+    if len(inputs) != 2 or "." in equation or any(s is None for s in shapes):
+        return None
+    sizes = {}
+    for letters, shape in zip(inputs, shapes, strict=True):
+        sizes.update(zip(letters, shape, strict=True))
+    return 2 * int(np.prod(list(sizes.values())))
 
 
 def profiler_flops(graph) -> int | None:
@@ -536,6 +561,17 @@ def count_flops(concrete) -> dict:
     """
     conv_matmul, unknown = conv_matmul_flops(concrete.graph)
     profiled = profiler_flops(concrete.graph)
+    if profiled:
+        # The profiler's registry has no Einsum: add those products.
+        einsums = [op for op in concrete.graph.get_operations() if op.type == "Einsum"]
+        profiled += sum(
+            _einsum_flops(
+                op.get_attr("equation").decode(),
+                [_static_shape(x) for x in op.inputs],
+            )
+            or 0
+            for op in einsums
+        )
     return {
         "profiler": profiled,
         "conv_matmul": conv_matmul,
@@ -636,6 +672,8 @@ class Settings:
         attention_chunks: extra chunk sizes measured besides the paper config's.
         end_to_end_sizes: (height, width) of the gray inputs.
         end_to_end_repeats: colorize calls timed per size.
+        end_to_end_paper: also measure the paper-size model (random weights)
+            end to end.
         reference_size: side of the square reference.
         tflite_modes: quantisations converted.
         tflite_calibration: int8 calibration pairs (None: all of tflite_lib's).
@@ -667,6 +705,7 @@ class Settings:
         (1600, 2560),
     )
     end_to_end_repeats: int = 3
+    end_to_end_paper: bool = True
     reference_size: int = 512
     tflite_modes: tuple = ("none", "float16", "dynamic", "int8")
     tflite_calibration: int | None = None
@@ -705,6 +744,7 @@ class Settings:
             attention_chunks=(),
             end_to_end_sizes=((512, 512), (1024, 1024), (1600, 2560)),
             end_to_end_repeats=1,
+            end_to_end_paper=False,
             tflite_modes=("none", "float16"),
             tflite_repeats=3,
             pipeline_config=config_file("small"),
@@ -851,9 +891,11 @@ def stage_functions(generator, inputs: dict) -> list[tuple[str, Callable, tuple]
     reference, stage 2, inference mode), exactly as ``Generator.call`` does.
 
     Returns:
-        ``[(stage name, tf.function, args)]`` for F (gray and reference, one
-        batched call), SCM, DCM, fusion, decoder, then ``forward`` (the whole
-        ``generator(...)`` call).
+        ``[(stage name, tf.function, args, counted)]`` for F (gray and
+        reference, one batched call), SCM, DCM, fusion, decoder, then
+        ``forward`` (the whole ``generator(...)`` call). ``counted`` is the
+        function whose graph the FLOPs are counted on: the same computation
+        with the SCM's chunks unrolled, since counters do not look into loops.
     """
     import tensorflow as tf
     from keras import ops
@@ -870,6 +912,7 @@ def stage_functions(generator, inputs: dict) -> list[tuple[str, Callable, tuple]
     queries = [features[n] for n in g.query_layers] + [l_net]
     keys = [ref_features[n][:, 0] for n in g.query_layers] + [ref_l[:, 0]]
     scm = tf.function(lambda q, k, v: g.semantic_color(q, k, v))
+    scm_unrolled = tf.function(lambda q, k, v: g.semantic_color(q, k, v, loop=False))
     c_r, w_r, _ = scm(queries, keys, ref_ab[:, 0])
     prior = g._prior(ref_hist, ref_ab)
     dcm = tf.function(lambda f, p: g.database_color(f, p))
@@ -878,14 +921,17 @@ def stage_functions(generator, inputs: dict) -> list[tuple[str, Callable, tuple]
     fused, _ = gate([c_r, c_d], [w_r, w_d])
     decoder = tf.function(lambda c, f: g.decoder(c, f, training=False))
     forward = tf.function(lambda x: g(x, training=False, stage=2))
+    forward_unrolled = tf.function(
+        lambda x: g(x, training=False, stage=2, attention_loop=False)
+    )
     model_inputs = {"l": inputs["l"], "ref_lab": ref_lab, "ref_hist": ref_hist}
     return [
-        ("F (gray + reference)", encode, (l_net, ref_lab)),
-        ("SCM", scm, (queries, keys, ref_ab[:, 0])),
-        ("DCM", dcm, (features["conv8"], prior)),
-        ("fusion", gate, ([c_r, c_d], [w_r, w_d])),
-        ("decoder", decoder, (fused, features)),
-        ("forward", forward, (model_inputs,)),
+        ("F (gray + reference)", encode, (l_net, ref_lab), encode),
+        ("SCM", scm, (queries, keys, ref_ab[:, 0]), scm_unrolled),
+        ("DCM", dcm, (features["conv8"], prior), dcm),
+        ("fusion", gate, ([c_r, c_d], [w_r, w_d]), gate),
+        ("decoder", decoder, (fused, features), decoder),
+        ("forward", forward, (model_inputs,), forward_unrolled),
     ]
 
 
@@ -898,9 +944,8 @@ def stage_latency(generator, config, repeats: int = 10, warmup: int = 2) -> dict
     """
     inputs = synthetic_inputs(config)
     rows = []
-    for name, fn, args in stage_functions(generator, inputs):
-        concrete = fn.get_concrete_function(*args)
-        flops = count_flops(concrete)
+    for name, fn, args, counted in stage_functions(generator, inputs):
+        flops = count_flops(counted.get_concrete_function(*args))
         seconds, _ = median_seconds(fn, *args, repeats=repeats, warmup=warmup)
         rows.append(
             {
@@ -1252,8 +1297,48 @@ def end_to_end(
 
 
 def end_to_end_section(settings: Settings) -> SectionResult:
+    """The demo model's end-to-end figures, then (full mode) the paper model's."""
     weights = resolve_weights(settings.weights)
     result = SectionResult("end_to_end", "3. End to end: `Colorizer.colorize`")
+    _end_to_end_model(result, settings, weights, f"demo model ({weights})", "")
+    if settings.end_to_end_paper and settings.paper_config is not None:
+        with tempfile.TemporaryDirectory(prefix="benchmark-paper-") as tmp:
+            _write_random_workdir(settings.paper_config, tmp)
+            _end_to_end_model(
+                result,
+                settings,
+                tmp,
+                "paper config (random weights): 256 px, width 1.0",
+                " (paper model)",
+            )
+    result.lines += [
+        "",
+        "Synthetic gray uint8 inputs of the sizes shown and one "
+        f"{settings.reference_size} px reference; median of "
+        f"{settings.end_to_end_repeats} call(s) after a warm-up call at 64 px (which "
+        "traces the network). One fresh process per size. *network* is the "
+        "`Colorizer._run` call (the generator at its model size), *rest* everything "
+        "else (decode, resizes, colour conversion, ab upsampling, gamut fitting, "
+        "uint8). *peak RSS* is the process's peak resident set (`VmHWM`, reset "
+        "before the timed calls) during the timed calls "
+        "(TensorFlow and the model included; GB = 10⁹ bytes), *peak increase* that "
+        "minus the RSS before them.",
+    ]
+    return result
+
+
+def _write_random_workdir(config, path) -> None:
+    """A loadable workdir (``config.json``, weights) of ``config``, untrained."""
+    from attention_colorization import workdir as workdir_lib
+    from attention_colorization.model import build_generator
+
+    workdir_lib.save_config(config, path)
+    generator = build_generator(config)
+    generator.save_weights(str(pathlib.Path(path) / workdir_lib.WEIGHTS_FILE))
+
+
+def _end_to_end_model(result, settings, weights, title: str, suffix: str) -> None:
+    """Measures one model at every size; adds its table and targets to ``result``."""
     rows, by_size = [], {}
     for height, width in settings.end_to_end_sizes:
         m = end_to_end(
@@ -1264,6 +1349,7 @@ def end_to_end_section(settings: Settings) -> SectionResult:
             settings.end_to_end_repeats,
             settings.worker_timeout,
         )
+        m["model"] = title
         by_size[(height, width)] = m
         result.data.setdefault("runs", []).append(m)
         rows.append(
@@ -1277,6 +1363,7 @@ def end_to_end_section(settings: Settings) -> SectionResult:
                 m["peak_increase_bytes"] / MIB,
             ]
         )
+    result.lines += [f"### {title}", ""]
     result.lines += markdown_table(
         [
             "input (W×H)",
@@ -1289,21 +1376,10 @@ def end_to_end_section(settings: Settings) -> SectionResult:
         ],
         rows,
     )
-    result.lines += [
-        "",
-        f"Model: {weights}. Synthetic gray uint8 inputs of the sizes shown and one "
-        f"{settings.reference_size} px reference; median of "
-        f"{settings.end_to_end_repeats} call(s) after a warm-up call at 64 px (which "
-        "traces the network). One fresh process per size. *network* is the "
-        "`Colorizer._run` call (the generator at its model size), *rest* everything "
-        "else (decode, resizes, colour conversion, ab upsampling, gamut fitting, "
-        "uint8). *peak RSS* is the process's peak resident set (`VmHWM`, reset "
-        "before the timed calls) during the timed calls "
-        "(TensorFlow and the model included; GB = 10⁹ bytes), *peak increase* that "
-        "minus the RSS before them.",
-    ]
-    result.targets += end_to_end_targets(by_size)
-    return result
+    result.lines.append("")
+    for target in end_to_end_targets(by_size):
+        target.name += suffix
+        result.targets.append(target)
 
 
 # ------------------------------------------------------------------ tflite

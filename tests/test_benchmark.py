@@ -174,7 +174,8 @@ def test_conv_matmul_flops_of_a_known_graph():
         up = tf.nn.conv2d_transpose(
             small, up_kernel, [1, 8, 8, 4], strides=2, padding="SAME"
         )
-        return conv, up, tf.matmul(a, b), tf.matmul(x, y, adjoint_b=True)
+        products = tf.matmul(a, b), tf.matmul(x, y, adjoint_b=True)
+        return conv, up, products, tf.einsum("bcd,bnd->bcn", x, y)  # [2, 4, 6]
 
     spec = [
         tf.TensorSpec([1, 8, 8, 3]),
@@ -191,7 +192,11 @@ def test_conv_matmul_flops_of_a_known_graph():
     transposed = 2 * (4 * 4 * 6) * (4 * 4 * 4)
     matmul = 2 * (2 * 5) * 3
     batched = 2 * (2 * 4 * 6) * 3
-    assert flops == conv + transposed + matmul + batched
+    assert any(
+        op.type == "Einsum"
+        for op in fn.get_concrete_function(*spec).graph.get_operations()
+    )
+    assert flops == conv + transposed + matmul + 2 * batched  # the einsum = batched
     assert unknown == []
 
 
@@ -229,6 +234,7 @@ def _tiny_settings(weights) -> bm.Settings:
     quick.attention_grids = (8,)  # N = 64; the test config's chunk is 16
     quick.attention_chunks = ()
     quick.end_to_end_sizes = ((40, 72),)
+    quick.end_to_end_paper = True  # the "paper" model is the test config here
     quick.reference_size = 48
     quick.tflite_modes = ("float16",)
     quick.tflite_repeats = 2
@@ -322,15 +328,21 @@ def test_attention_section(tiny_report):
 
 def test_end_to_end_section(tiny_report):
     result = dict((r.name, r) for r in tiny_report[1])["end_to_end"]
-    (run,) = result.data["runs"]
-    assert (run["height"], run["width"]) == (40, 72)
-    for key in ("seconds", "network_seconds", "peak_rss_bytes", "baseline_bytes"):
-        assert _positive(run[key]), key
-    assert 0 <= run["rest_seconds"] <= run["seconds"]
-    assert run["peak_rss_bytes"] >= run["baseline_bytes"] - MIB
-    assert len(_table_rows(result.lines)) == 2
+    demo, paper = result.data["runs"]
+    assert demo["model"].startswith("demo model") and paper["model"].startswith(
+        "paper config"
+    )
+    for run in (demo, paper):
+        assert (run["height"], run["width"]) == (40, 72)
+        for key in ("seconds", "network_seconds", "peak_rss_bytes", "baseline_bytes"):
+            assert _positive(run[key]), key
+        assert 0 <= run["rest_seconds"] <= run["seconds"]
+        assert run["peak_rss_bytes"] >= run["baseline_bytes"] - MIB
+    assert len(_table_rows(result.lines)) == 4  # two tables of header + one row
     # --quick-like sizes: no 4096 px, so those targets are not measured.
     assert [t.status for t in result.targets[:3]] == ["not measured"] * 3
+    assert len(result.targets) == 8
+    assert all(t.name.endswith("(paper model)") for t in result.targets[4:])
 
 
 def test_tflite_section(tiny_report):
