@@ -504,8 +504,7 @@ def conv_matmul_flops(graph) -> tuple[int, list[str]]:
             total += 2 * int(np.prod(out)) * per_output
             continue
         if kind == "Einsum":
-            shapes = [_static_shape(x) for x in op.inputs]
-            flops = _einsum_flops(op.get_attr("equation").decode(), shapes)
+            flops = _einsum_flops(op)
             if flops is None:
                 unknown.append(op.name)
             else:
@@ -523,11 +522,13 @@ def conv_matmul_flops(graph) -> tuple[int, list[str]]:
     return total, unknown
 
 
-def _einsum_flops(equation: str, shapes: list) -> int | None:
-    """FLOPs of a two-operand ``Einsum``: 2 x the product of every index's size.
+def _einsum_flops(op) -> int | None:
+    """FLOPs of a two-operand ``Einsum`` op: 2 x the product of every index's size.
 
     Returns None for shapes that are not static, an ellipsis or one operand.
     """
+    equation = op.get_attr("equation").decode()
+    shapes = [_static_shape(x) for x in op.inputs]
     inputs = equation.replace(" ", "").split("->")[0].split(",")
     if len(inputs) != 2 or "." in equation or any(s is None for s in shapes):
         return None
@@ -563,14 +564,10 @@ def count_flops(concrete) -> dict:
     profiled = profiler_flops(concrete.graph)
     if profiled:
         # The profiler's registry has no Einsum: add those products.
-        einsums = [op for op in concrete.graph.get_operations() if op.type == "Einsum"]
         profiled += sum(
-            _einsum_flops(
-                op.get_attr("equation").decode(),
-                [_static_shape(x) for x in op.inputs],
-            )
-            or 0
-            for op in einsums
+            _einsum_flops(op) or 0
+            for op in concrete.graph.get_operations()
+            if op.type == "Einsum"
         )
     return {
         "profiler": profiled,
@@ -878,7 +875,7 @@ def synthetic_inputs(config, seed: int = 0) -> dict:
     s = int(config.data.image_size)
     gray = synthetic_photo(s, s, seed)
     ref = synthetic_photo(s, s, seed + 1)
-    lightness = color.rgb_to_lab(tf.constant(gray, tf.float32) / 255.0)[..., :1]
+    lightness = color.rgb_to_lightness(tf.constant(gray, tf.float32) / 255.0)
     ref_lab = color.rgb_to_lab(tf.constant(ref, tf.float32) / 255.0)
     ref_hist = color.reference_histogram(ref_lab[..., 1:], floor=config.data.hist_floor)
     return {"l": lightness[None], "ref_lab": ref_lab[None], "ref_hist": ref_hist[None]}

@@ -99,6 +99,28 @@ def output_path_for(
     return out_dir / rel.with_suffix(".png")
 
 
+def output_targets(files, spec: str, out_dir, single_target) -> list:
+    """The output path of each input, or None where an earlier input has it.
+
+    A folder or glob keeps the inputs' paths relative to their common folder,
+    so ``a/1.png`` and ``b/1.png`` do not collide; inputs that still map to
+    one name (``x.jpg`` and ``x.png`` -> ``x.png``) are reported, not
+    overwritten.
+    """
+    if single_target is not None:
+        return [single_target]
+    if pathlib.Path(spec).is_dir():
+        root = pathlib.Path(spec)
+    else:
+        root = pathlib.Path(os.path.commonpath([str(p.parent) for p in files]))
+    targets, seen = [], set()
+    for source in files:
+        target = output_path_for(source, root, out_dir)
+        targets.append(None if target in seen else target)
+        seen.add(target)
+    return targets
+
+
 def _hstack(images, height: int):
     import numpy as np
     from PIL import Image
@@ -146,11 +168,19 @@ class _Progress:
             self.bar.close()
 
 
-def colorize_one(colorizer, source, refs, ref_images, prepared, palette, target, args):
+def _uint8(rgb):
+    """Float RGB in [0, 1] -> uint8."""
+    import numpy as np
+
+    return np.round(rgb * 255.0).astype(np.uint8)
+
+
+def colorize_one(colorizer, source, ref_panels, prepared, palette, target, args):
     """Colourises ``source`` into ``target`` (and its maps/panel). Raises ImageError.
 
-    ``ref_images`` are the references as loaded (for the panel), ``prepared``
-    the same made ready for the network once (``Colorizer.prepare_references``).
+    ``ref_panels`` are the references as uint8 RGB (for ``--compare``),
+    ``prepared`` the same made ready for the network once
+    (``Colorizer.prepare_references``).
     """
     from attention_colorization import imageio
 
@@ -182,9 +212,10 @@ def colorize_one(colorizer, source, refs, ref_images, prepared, palette, target,
     if args.compare:
         import numpy as np
 
-        gray, _ = imageio.to_float_rgb(image.convert("L"))
-        gray = np.round(gray * 255).astype(np.uint8)
-        panels = [gray, *[np.asarray(r.convert("RGB")) for r in ref_images], result]
+        rgb, _ = imageio.to_float_rgb(image)  # any mode or bit depth
+        luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)  # [H, W]
+        gray = _uint8(np.repeat(luma[..., None], 3, axis=-1))
+        panels = [gray, *ref_panels, result]
         height = gray.shape[0]
         imageio.save_image_atomic(
             _hstack(panels, height), f"{stem}_compare.png", overwrite=True
@@ -233,10 +264,18 @@ def run(argv=None) -> int:
         return EXIT_ERROR
 
     out = pathlib.Path(args.output or DEFAULT_OUTPUT_DIR)
-    if many or demo or out.is_dir() or args.output is None:
+    # A single input writes to a file unless --output is a folder (existing, or
+    # a name without a suffix).
+    if many or demo or out.is_dir() or args.output is None or not out.suffix:
         out_dir, single_target = out, None
     else:
         out_dir, single_target = out.parent, out
+        try:
+            imageio.output_format(single_target)
+        except imageio.ImageError as error:
+            print(f"error: --output {error}", file=sys.stderr)
+            return EXIT_USAGE
+    targets = output_targets(files, args.input, out_dir, single_target)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         if not os.access(out_dir, os.W_OK):
@@ -261,24 +300,21 @@ def run(argv=None) -> int:
         return EXIT_ERROR
     # Once for the whole folder, not per photo.
     prepared = colorizer.prepare_references(ref_images) if ref_images else None
+    ref_panels = [_uint8(imageio.to_float_rgb(r)[0]) for r in ref_images]
 
-    input_root = pathlib.Path(args.input) if pathlib.Path(args.input).is_dir() else None
     progress = _Progress(len(files), enabled=not args.quiet)
     done, failed, written = 0, 0, []
     start = time.perf_counter()
-    for source in files:
-        target = single_target or output_path_for(source, input_root, out_dir)
-        try:
-            colorize_one(
-                colorizer,
-                source,
-                args.reference,
-                ref_images,
-                prepared,
-                palette,
-                target,
-                args,
+    for source, target in zip(files, targets, strict=True):
+        if target is None:
+            failed += 1
+            progress.write(
+                f"error: {source}: its output name is taken by another input"
             )
+            progress.update()
+            continue
+        try:
+            colorize_one(colorizer, source, ref_panels, prepared, palette, target, args)
             done += 1
             written.append(target)
         except imageio.ImageError as error:

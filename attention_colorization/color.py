@@ -72,16 +72,10 @@ def rgb_to_lab(rgb: tf.Tensor) -> tf.Tensor:
     rgb = tf.convert_to_tensor(rgb)
     if not rgb.dtype.is_floating:
         raise TypeError(f"rgb_to_lab expects a float tensor in [0, 1], got {rgb.dtype}")
-    rgb = tf.clip_by_value(rgb, 0.0, 1.0)
-    # sRGB companding, inverse: the pow branch sees values >= the threshold only.
-    gamma = tf.pow((tf.maximum(rgb, _SRGB_THRESHOLD) + 0.055) / 1.055, 2.4)
-    linear = tf.where(rgb > _SRGB_THRESHOLD, gamma, rgb / 12.92)
+    linear = _srgb_to_linear(rgb)
     xyz = _channel_matmul(linear, _XYZ_FROM_RGB)
     xyz = xyz / tf.constant(_D65_WHITE, dtype=rgb.dtype)
-    # f(t) = t^(1/3) above epsilon, linear below; cube root of a bounded argument.
-    cube_root = tf.pow(tf.maximum(xyz, _LAB_EPSILON), 1.0 / 3.0)
-    f = tf.where(xyz > _LAB_EPSILON, cube_root, _LAB_KAPPA * xyz + 16.0 / 116.0)
-    fx, fy, fz = tf.unstack(f, axis=-1)
+    fx, fy, fz = tf.unstack(_lab_f(xyz), axis=-1)
     lightness = 116.0 * fy - 16.0
     a = 500.0 * (fx - fy)
     b = 200.0 * (fy - fz)
@@ -99,14 +93,24 @@ def rgb_to_lightness(rgb: tf.Tensor) -> tf.Tensor:
     Returns:
         L ``[..., 1]`` in [0, 100].
     """
-    rgb = tf.clip_by_value(tf.convert_to_tensor(rgb), 0.0, 1.0)
-    gamma = tf.pow((tf.maximum(rgb, _SRGB_THRESHOLD) + 0.055) / 1.055, 2.4)
-    linear = tf.where(rgb > _SRGB_THRESHOLD, gamma, rgb / 12.92)
-    weights = tf.constant(_XYZ_FROM_RGB[1] / _D65_WHITE[1], dtype=rgb.dtype)  # [3]
+    linear = _srgb_to_linear(tf.convert_to_tensor(rgb))
+    weights = tf.constant(_XYZ_FROM_RGB[1] / _D65_WHITE[1], dtype=linear.dtype)  # [3]
     y = tf.reduce_sum(linear * weights, axis=-1, keepdims=True)  # [..., 1]
-    cube_root = tf.pow(tf.maximum(y, _LAB_EPSILON), 1.0 / 3.0)
-    fy = tf.where(y > _LAB_EPSILON, cube_root, _LAB_KAPPA * y + 16.0 / 116.0)
-    return 116.0 * fy - 16.0
+    return 116.0 * _lab_f(y) - 16.0
+
+
+def _srgb_to_linear(rgb: tf.Tensor) -> tf.Tensor:
+    """sRGB (clipped to [0, 1]) to linear RGB: the inverse companding."""
+    rgb = tf.clip_by_value(rgb, 0.0, 1.0)
+    # The pow branch sees values >= the threshold only (finite gradients).
+    gamma = tf.pow((tf.maximum(rgb, _SRGB_THRESHOLD) + 0.055) / 1.055, 2.4)
+    return tf.where(rgb > _SRGB_THRESHOLD, gamma, rgb / 12.92)
+
+
+def _lab_f(t: tf.Tensor) -> tf.Tensor:
+    """CIE's f(t): the cube root above epsilon, linear below (bounded argument)."""
+    cube_root = tf.pow(tf.maximum(t, _LAB_EPSILON), 1.0 / 3.0)
+    return tf.where(t > _LAB_EPSILON, cube_root, _LAB_KAPPA * t + 16.0 / 116.0)
 
 
 def _lab_to_linear(lab: tf.Tensor) -> tf.Tensor:

@@ -80,10 +80,17 @@ def bundled_weights_dir() -> pathlib.Path:
 def parse_palette(palette) -> np.ndarray:
     """``'#d8a47f,#6b8f71'``, a list of hex strings or of RGB triples -> ``[C, 3]`` in [0, 1].
 
-    Triples may be 0-255 integers or 0-1 floats.
+    Triples are 0-255 values, or 0-1 floats when every triple lies in [0, 1]
+    (one scale for the whole palette).
     """
     if isinstance(palette, str):
         palette = [p for p in palette.replace(";", ",").split(",") if p.strip()]
+    triples = [
+        np.asarray(item, np.float64).reshape(-1)
+        for item in palette
+        if not isinstance(item, str)
+    ]
+    scale = 255.0 if any(t.size and t.max() > 1.0 for t in triples) else 1.0
     colours = []
     for item in palette:
         if isinstance(item, str):
@@ -97,7 +104,7 @@ def parse_palette(palette) -> np.ndarray:
             rgb = np.asarray(item, dtype=np.float64).reshape(-1)
             if rgb.shape != (3,):
                 raise ValueError(f"bad palette colour {item!r}: need three channels")
-            colours.append(rgb / 255.0 if rgb.max() > 1.0 else rgb)
+            colours.append(rgb / scale)
     if not colours:
         raise ValueError("the palette is empty")
     return np.clip(np.asarray(colours, np.float32), 0.0, 1.0)

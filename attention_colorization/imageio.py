@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -40,24 +39,23 @@ def load_image(path: os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         raise ImageError(f"{path}: is a folder, not an image")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file (0 bytes)")
+    # check_size is the decompression-bomb guard: it runs on the header's size,
+    # before any pixel is decoded. Pillow's own guard (a fixed 89.5 MP) is off
+    # meanwhile, so that max_pixels decides, whether above or below it.
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as probe:
-                width, height = probe.size
-                check_size(width, height, max_pixels, str(path))
-                probe.load()  # Full decode: truncated files fail here.
-                image = ImageOps.exif_transpose(probe)
-                image.load()
+        with Image.open(path) as probe:
+            width, height = probe.size
+            check_size(width, height, max_pixels, str(path))
+            probe.load()  # Full decode: truncated files fail here.
+            image = ImageOps.exif_transpose(probe)
+            image.load()
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+    except UnidentifiedImageError as error:
         raise ImageError(
             f"{path}: not a readable image ({_first_line(error)})"
-        ) from None
-    except Image.DecompressionBombWarning:
-        raise ImageError(
-            f"{path}: image too large (decompression-bomb guard)"
         ) from None
     except PermissionError:
         raise ImageError(f"{path}: permission denied") from None
@@ -65,6 +63,8 @@ def load_image(path: os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         raise ImageError(
             f"{path}: corrupt or truncated image ({_first_line(error)})"
         ) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
     return image
 
 
@@ -145,6 +145,21 @@ def _pil_to_float(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return to_float_rgb(np.asarray(image))
 
 
+def output_format(path: os.PathLike) -> str:
+    """The Pillow format that writes ``path`` (from its suffix).
+
+    Raises:
+        ImageError: no suffix, or one Pillow cannot write.
+    """
+    path = pathlib.Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise ImageError(
+            f"{path}: cannot write image format {path.suffix!r} (use .png or .jpg)"
+        )
+    return fmt
+
+
 def save_image_atomic(
     array: np.ndarray, path: os.PathLike, overwrite: bool = False
 ) -> None:
@@ -156,11 +171,7 @@ def save_image_atomic(
     path = pathlib.Path(path)
     if path.exists() and not overwrite:
         raise ImageError(f"{path}: exists (use --overwrite to replace it)")
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise ImageError(
-            f"{path}: unknown image format {path.suffix!r} (use .png or .jpg)"
-        )
+    fmt = output_format(path)
     image = Image.fromarray(np.asarray(array))
     if fmt == "JPEG" and image.mode == "RGBA":
         image = image.convert("RGB")

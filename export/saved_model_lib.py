@@ -125,7 +125,7 @@ class ColorizerModule(tf.Module):
         """
         s = self.image_size
         size = tf.shape(gray_rgb)[1:3]
-        lightness = color.rgb_to_lab(gray_rgb)[..., :1]  # [B, H, W, 1]
+        lightness = color.rgb_to_lightness(gray_rgb)  # [B, H, W, 1]
         l_small = tf.image.resize(lightness, [s, s], method="area")  # [B, S, S, 1]
         ref_small = tf.image.resize(reference_rgb, [s, s], method="area")
         ref_lab = color.rgb_to_lab(tf.clip_by_value(ref_small, 0.0, 1.0))
@@ -159,7 +159,7 @@ class ColorizerModule(tf.Module):
         return {"rgb_png_bytes": png}
 
     def _mobile_ab(self, gray, reference):
-        lightness = color.rgb_to_lab(uint8_to_float_rgb(gray))[..., :1]  # [1, S, S, 1]
+        lightness = color.rgb_to_lightness(uint8_to_float_rgb(gray))  # [1, S, S, 1]
         ref_lab = color.rgb_to_lab(uint8_to_float_rgb(reference))  # [1, S, S, 3]
         # TFLite's int8 calibration crashes on a WHILE op: no loop on mobile.
         return {"ab": self._generator_ab(lightness, ref_lab, attention_loop=False)}

@@ -193,6 +193,100 @@ def _bad_files(root):
     }
 
 
+def test_glob_keeps_relative_paths_and_reports_name_clashes(
+    capsys, inputs, tiny_workdir
+):
+    root = inputs["root"] / "clash"
+    for sub in ("a", "b"):
+        (root / sub).mkdir(parents=True)
+        Image.fromarray(synthetic_photo(20, 24, 7)).save(root / sub / "1.png")
+    Image.fromarray(synthetic_photo(20, 24, 8)).save(root / "a" / "1.jpg")
+    out_dir = inputs["root"] / "clash_out"
+    code, out, err = _run(
+        capsys,
+        "--input",
+        root / "*" / "1.*",
+        "--reference",
+        inputs["ref"],
+        "--output",
+        out_dir,
+        "--weights",
+        tiny_workdir,
+        "--quiet",
+    )
+    # a/1.jpg and a/1.png both map to a/1.png: the second is reported.
+    assert code == 1 and "2 colourised, 1 failed" in out
+    assert "a/1.png: its output name is taken" in err
+    assert sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*")) == [
+        "a",
+        "a/1.png",
+        "b",
+        "b/1.png",
+    ]
+
+
+def test_unwritable_output_format_stops_before_the_model(capsys, inputs, monkeypatch):
+    from attention_colorization import Colorizer
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model must not be loaded for a bad --output")
+
+    monkeypatch.setattr(Colorizer, "load", no_load)
+    out_file = inputs["root"] / "out.psd"
+    code, _, err = _run(
+        capsys,
+        "--input",
+        inputs["gray"],
+        "--reference",
+        inputs["ref"],
+        "--output",
+        out_file,
+    )
+    assert code == 2 and err.count("\n") == 1 and "cannot write image format" in err
+    assert not out_file.exists()
+
+
+def test_output_without_suffix_is_a_folder(capsys, inputs, tiny_workdir):
+    out_dir = inputs["root"] / "results"
+    code, _, err = _run(
+        capsys,
+        "--input",
+        inputs["gray"],
+        "--reference",
+        inputs["ref"],
+        "--output",
+        out_dir,
+        "--weights",
+        tiny_workdir,
+    )
+    assert code == 0, err
+    assert Image.open(out_dir / "gray.png").size == (45, 37)
+
+
+def test_compare_panel_of_a_sixteen_bit_input(capsys, inputs, tiny_workdir):
+    gray16 = (synthetic_photo(30, 36, 9).mean(axis=-1) * 257).astype(np.uint16)
+    source = inputs["root"] / "deep.png"
+    Image.fromarray(gray16).save(source)
+    out_file = inputs["root"] / "deep_out.png"
+    code, _, err = _run(
+        capsys,
+        "--input",
+        source,
+        "--reference",
+        inputs["ref"],
+        "--output",
+        out_file,
+        "--weights",
+        tiny_workdir,
+        "--compare",
+    )
+    assert code == 0, err
+    panel = np.asarray(Image.open(inputs["root"] / "deep_out_compare.png"))
+    gray_panel = panel[:, :36, 0].astype(int)
+    # The gray panel shows the photo (8-bit view of the 16-bit values), not white.
+    np.testing.assert_allclose(gray_panel, np.round(gray16 / 257.0), atol=2)
+
+
 def test_each_bad_input_is_one_line(capsys, inputs, tiny_workdir):
     for name, message in _bad_files(inputs["root"]).items():
         out_file = inputs["root"] / f"out_{name}.png"

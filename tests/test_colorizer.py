@@ -192,6 +192,8 @@ def test_bad_arrays_are_clear_errors(colorizer):
         ("#f00, #00ff00", [[1, 0, 0], [0, 1, 0]]),
         ([(0, 0, 255)], [[0, 0, 1]]),
         ([(0.5, 0.5, 0.5)], [[0.5, 0.5, 0.5]]),
+        # One scale for the palette: (1, 1, 1) beside (255, 0, 0) is near black.
+        ([(255, 0, 0), (1, 1, 1)], [[1, 0, 0], [1 / 255, 1 / 255, 1 / 255]]),
     ],
 )
 def test_parse_palette(text, expected):
@@ -263,6 +265,27 @@ def test_load_image_errors(tmp_path):
             imageio.load_image(tmp_path / name)
     with pytest.raises(imageio.ImageError, match="too large"):
         imageio.load_image(tmp_path / "big.png", max_pixels=5000)
+
+
+def test_max_pixels_decides_not_pillows_own_limit(tmp_path, monkeypatch):
+    # Pillow's fixed guard (89.5 MP) stands in here at 1000 pixels: an image of
+    # 100 x 100 is above it, yet within max_pixels, so it loads.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    Image.fromarray(synthetic_photo(100, 100, 1)).save(tmp_path / "big.png")
+    image = imageio.load_image(tmp_path / "big.png", max_pixels=20_000)
+    assert image.size == (100, 100)
+    assert Image.MAX_IMAGE_PIXELS == 1000  # restored
+    with pytest.raises(imageio.ImageError, match="too large"):
+        imageio.load_image(tmp_path / "big.png", max_pixels=5000)
+    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+@pytest.mark.parametrize("name", ["out.psd", "out.xyz", "out"])
+def test_output_format_needs_a_writable_suffix(tmp_path, name):
+    with pytest.raises(imageio.ImageError, match="cannot write image format"):
+        imageio.save_image_atomic(np.zeros((8, 8, 3), np.uint8), tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+    assert imageio.output_format(tmp_path / "x.JPG") == "JPEG"
 
 
 def test_written_files_get_normal_permissions(tmp_path):

@@ -62,8 +62,10 @@ def test_make_tfrecords_fails_clearly_without_images(tmp_path):
         f"--input_dir={empty}",
         f"--output_pattern={tmp_path}/x",
     )
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert "No image files" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
 def test_benchmark_prints_skips_then_throughput(photos_with_junk):

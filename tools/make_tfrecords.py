@@ -12,6 +12,8 @@ cannot be decoded. Train on them with
 
 from __future__ import annotations
 
+import sys
+
 from absl import app, flags
 
 from attention_colorization.data.tfrecords import write_tfrecords
@@ -28,7 +30,13 @@ _NUM_SHARDS = flags.DEFINE_integer("num_shards", 4, "Number of shards to write."
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    result = write_tfrecords(_INPUT_DIR.value, _OUTPUT_PATTERN.value, _NUM_SHARDS.value)
+    try:
+        result = write_tfrecords(
+            _INPUT_DIR.value, _OUTPUT_PATTERN.value, _NUM_SHARDS.value
+        )
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
     for path in result.skipped_files:
         print(f"skipped: {path}")
     print(f"skipped {result.skipped} undecodable or unreadable file(s)")

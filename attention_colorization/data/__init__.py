@@ -21,6 +21,7 @@ from attention_colorization.data.sources import (
     holdout_mask,
     list_image_files,
     read_pairs_csv,
+    require_decodable,
     split_files,
 )
 from attention_colorization.data.tfrecords import (
@@ -39,6 +40,7 @@ __all__ = [
     "distort_reference",
     "filter_decodable",
     "find_decodable",
+    "require_decodable",
     "holdout_mask",
     "list_image_files",
     "make_dataset",

@@ -208,16 +208,34 @@ def filter_decodable(
     Raises:
         ValueError: no file could be decoded.
     """
+    found = require_decodable(paths, where, stats, max_decode_side, min_short_side)
+    return [p for i, p in enumerate(paths) if i in found]
+
+
+def require_decodable(
+    paths: list[str],
+    where: str,
+    stats: PipelineStats,
+    max_decode_side: int = 0,
+    min_short_side: int = 0,
+) -> dict[int, tuple[int, int]]:
+    """:func:`find_decodable`, with the skipped files counted and none good an error.
+
+    Returns:
+        ``{index into paths: (height, width)}`` of the good files.
+
+    Raises:
+        ValueError: no file could be decoded.
+    """
     found = find_decodable(paths, max_decode_side, min_short_side)
-    good = [p for i, p in enumerate(paths) if i in found]
     bad = [p for i, p in enumerate(paths) if i not in found]
-    stats.record(len(good), bad, where)
-    if not good:
+    stats.record(len(found), bad, where)
+    if not found:
         raise ValueError(
             f"No decodable image found in {where}: all {len(paths)} image file(s) "
             "are unreadable or corrupt"
         )
-    return good
+    return found
 
 
 def read_pairs_csv(csv_path: str) -> list[tuple[str, str]]:

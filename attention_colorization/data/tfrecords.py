@@ -23,9 +23,9 @@ import tensorflow as tf
 
 from attention_colorization.data.sources import (
     PipelineStats,
-    find_decodable,
     list_image_files,
     relative_name,
+    require_decodable,
 )
 
 FEATURES = {
@@ -99,15 +99,9 @@ def write_tfrecords(
     if num_shards < 1:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
     paths = list_image_files(input_dir)
-    found = find_decodable(paths)  # Full-size decode: true height and width.
     stats = PipelineStats()
-    bad = [p for i, p in enumerate(paths) if i not in found]
-    stats.record(len(found), bad, input_dir)
-    if not found:
-        raise ValueError(
-            f"No decodable image found in {input_dir}: all {len(paths)} image "
-            "file(s) are unreadable or corrupt"
-        )
+    # Full-size decode: the true height and width.
+    found = require_decodable(paths, input_dir, stats)
     good = sorted(found)  # indices into paths, in path order
     folder = os.path.dirname(output_pattern)
     if folder:

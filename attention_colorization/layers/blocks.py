@@ -31,6 +31,23 @@ def gated_linear_unit(x):
     return a * ops.sigmoid(b)
 
 
+def confidence_layers(units: int, dtype_policy) -> tuple:
+    """The two Dense layers mapping a module's evidence to a confidence logit.
+
+    Both colour modules score their colour this way (the paper's "fully
+    connected layer" to the confidence ``w``); the gate (Eq. 5) turns the logits
+    into fusion weights.
+
+    Returns:
+        ``(hidden, out)``: ``Dense(units, relu)`` and ``Dense(1)``.
+    """
+    hidden = keras.layers.Dense(
+        units, activation="relu", dtype=dtype_policy, name="confidence_hidden"
+    )
+    out = keras.layers.Dense(1, dtype=dtype_policy, name="confidence_out")
+    return hidden, out
+
+
 def resize_to_grid(x, grid_size: int):
     """Resizes a float map ``[B, h, w, C]`` to ``[B, grid_size, grid_size, C]``.
 

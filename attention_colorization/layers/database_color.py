@@ -9,6 +9,7 @@ import numpy as np
 from keras import ops
 
 from attention_colorization import color
+from attention_colorization.layers.blocks import confidence_layers
 
 
 @keras.saving.register_keras_serializable(package="attention_colorization")
@@ -71,14 +72,8 @@ class DatabaseColorModule(keras.layers.Layer):
         self.classifier = keras.layers.Conv2D(
             num_bins, 1, dtype=self.dtype_policy, name="classifier"
         )
-        self.confidence_hidden = keras.layers.Dense(
-            confidence_units,
-            activation="relu",
-            dtype=self.dtype_policy,
-            name="confidence_hidden",
-        )
-        self.confidence_out = keras.layers.Dense(
-            1, dtype=self.dtype_policy, name="confidence_out"
+        self.confidence_hidden, self.confidence_out = confidence_layers(
+            confidence_units, self.dtype_policy
         )
 
     def build(self, features_shape, prior_shape=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from attention_colorization.layers.blocks import resize_to_grid
+from attention_colorization.layers.blocks import confidence_layers, resize_to_grid
 
 
 @keras.saving.register_keras_serializable(package="attention_colorization")
@@ -84,14 +84,8 @@ class SemanticColorModule(keras.layers.Layer):
         self.chunk_size = chunk_size
         self.top_k = top_k
         self.confidence_units = confidence_units
-        self.confidence_hidden = keras.layers.Dense(
-            confidence_units,
-            activation="relu",
-            dtype=self.dtype_policy,
-            name="confidence_hidden",
-        )
-        self.confidence_out = keras.layers.Dense(
-            1, dtype=self.dtype_policy, name="confidence_out"
+        self.confidence_hidden, self.confidence_out = confidence_layers(
+            confidence_units, self.dtype_policy
         )
 
     def build(
