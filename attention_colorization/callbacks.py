@@ -70,7 +70,7 @@ def render_panel(generator, batch, stage: int, max_images: int = 4):
         size = tf.shape(lightness)[1:3]
         db = tf.cast(outputs["alpha"][..., -1:], tf.float32)  # [n, G, G, 1]
         alpha = tf.image.resize(db, size, method="nearest")  # [n, S, S, 1]
-    return panel, alpha, outputs
+    return panel, alpha
 
 
 class StepMonitor(keras.callbacks.Callback):
@@ -168,7 +168,7 @@ class StepMonitor(keras.callbacks.Callback):
         if writer is None:
             return
         stage = int(self.state.stage.numpy())
-        panel, alpha, _ = render_panel(self.generator, self.image_batch, stage)
+        panel, alpha = render_panel(self.generator, self.image_batch, stage)
         with writer.as_default(step=step):
             tf.summary.image("gray_reference_prediction_truth", panel, max_outputs=4)
             if alpha is not None:

@@ -171,10 +171,13 @@ def train_and_evaluate(
             model.stage = stage
             g_optimizer = make_optimizer(config.train, policy)
             if d_optimizer is None:
+                # One discriminator optimizer for both stages, built once: a
+                # second build of a LossScaleOptimizer would make new loss-scale
+                # variables and drop the learned scale.
                 d_optimizer = make_optimizer(config.train, policy)
+                d_optimizer.build(discriminator.trainable_variables)
             model.compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer)
             g_optimizer.build(model.stage_variables())
-            d_optimizer.build(discriminator.trainable_variables)
             checkpoint = make_checkpoint(
                 generator, discriminator, g_optimizer, d_optimizer, state
             )

@@ -75,7 +75,9 @@ class ColorizationGAN(keras.Model):
 
     # ------------------------------------------------------------------ set-up
     def compile(self, g_optimizer, d_optimizer, **kwargs):
-        super().compile(**kwargs)
+        # No optimizer of Keras's own (its default would be an unused RMSprop
+        # with a slot per weight): the two players bring theirs.
+        super().compile(optimizer=None, **kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
 

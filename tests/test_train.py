@@ -37,6 +37,8 @@ def _gan(config, stage):
     gan.compile(g_optimizer=g_opt, d_optimizer=d_opt)
     g_opt.build(gan.stage_variables())
     d_opt.build(discriminator.trainable_variables)
+    # The two players' optimizers are the only ones (no unused Keras default).
+    assert gan.optimizer is None
     return gan
 
 

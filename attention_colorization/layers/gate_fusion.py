@@ -48,7 +48,8 @@ class GateFusion(keras.layers.Layer):
             [ops.cast(w, "float32") for w in confidences], axis=-1
         )  # w': [B, G, G, M]
         if len(confidences) == 1:
-            alpha = ops.ones_like(logits)  # One source: the softmax is 1.
+            # One source: the softmax is 1 (and Keras warns on a size-1 softmax).
+            alpha = ops.ones_like(logits)
         else:
             alpha = ops.softmax(logits, axis=-1)  # Eq. 5 weights: [B, G, G, M]
         stacked = ops.stack(
