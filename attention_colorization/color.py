@@ -182,14 +182,19 @@ def fit_to_gamut(lab: tf.Tensor, iterations: int = GAMUT_BISECTION_STEPS) -> tf.
 
     ones = tf.ones_like(lightness)
     inside = in_gamut(ones)
-    low, high = tf.zeros_like(lightness), ones
-    for _ in range(iterations):
-        mid = 0.5 * (low + high)
-        ok = in_gamut(mid)
-        low = tf.where(ok, mid, low)
-        high = tf.where(ok, high, mid)
-    scale = tf.where(inside, ones, low)
-    return tf.concat([lightness, ab * scale], axis=-1)
+
+    def bisect():
+        low, high = tf.zeros_like(lightness), ones
+        for _ in range(iterations):
+            mid = 0.5 * (low + high)
+            ok = in_gamut(mid)
+            low = tf.where(ok, mid, low)
+            high = tf.where(ok, high, mid)
+        scale = tf.where(inside, ones, low)
+        return tf.concat([lightness, ab * scale], axis=-1)
+
+    # Everything in gamut already (e.g. a gray image): no bisection.
+    return tf.cond(tf.reduce_all(inside), lambda: lab, bisect)
 
 
 def l_to_net(lightness):

@@ -111,15 +111,7 @@ _ab_histogram441 = tf.function(color.ab_histogram441, reduce_retracing=True)
 
 @tf.function(reduce_retracing=True)
 def _lab_to_rgb_in_gamut(lab):
-    rgb = color.lab_to_rgb(lab, clip=False)
-    tol = color.GAMUT_TOLERANCE
-    inside = tf.reduce_all((rgb >= -tol) & (rgb <= 1.0 + tol))
-    # Fast path: all in gamut already (e.g. ab = 0), no bisection needed.
-    return tf.cond(
-        inside,
-        lambda: tf.clip_by_value(rgb, 0.0, 1.0),
-        lambda: color.lab_to_rgb(color.fit_to_gamut(lab)),
-    )
+    return color.lab_to_rgb(color.fit_to_gamut(lab))
 
 
 def rgb_to_lab(image) -> np.ndarray:
