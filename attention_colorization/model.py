@@ -24,7 +24,6 @@ from attention_colorization.layers import (
     PatchDiscriminator,
     SemanticColorModule,
 )
-from attention_colorization.layers.blocks import resize_to_grid
 
 # The six blocks of F whose features build the SCM's queries and keys (with L).
 DEFAULT_QUERY_LAYERS = ("conv2", "conv3", "conv4", "conv5", "conv6", "conv7")
@@ -176,9 +175,12 @@ class Generator(keras.Model):
             return ref_hist
         if ref_ab is None:
             return None
-        # Histogram of the references' ab at the grid (cheaper than at S).
-        grid_ab = color.net_to_ab(self._grid_ab(ref_ab))  # [B, K, G, G, 2], Lab units
-        hist = color.ab_histogram(grid_ab, floor=self.hist_floor)  # [B, K, Q]
+        # R_H of each reference, as the pipeline and the colorizer compute it.
+        num_refs = ref_ab.shape[1]
+        flat = ops.reshape(ref_ab, (-1,) + tuple(ref_ab.shape[2:]))  # [B * K, S, S, 2]
+        flat = color.net_to_ab(ops.cast(flat, "float32"))  # Lab units
+        hist = color.reference_histogram(flat, floor=self.hist_floor)  # [B * K, Q]
+        hist = ops.reshape(hist, (-1, num_refs, hist.shape[-1]))  # [B, K, Q]
         return ops.mean(hist, axis=1)  # [B, Q]
 
     def call(
@@ -266,13 +268,6 @@ class Generator(keras.Model):
 
         ref_features = {n: unflatten(f) for n, f in flat_features.items()}
         return features, ref_features, unflatten(flat_l), unflatten(flat_ab)
-
-    def _grid_ab(self, ref_ab):
-        """References' normalised ab averaged to the grid, ``[B, K, G, G, 2]``."""
-        num_refs = ref_ab.shape[1]
-        flat = ops.cast(ops.reshape(ref_ab, (-1,) + tuple(ref_ab.shape[2:])), "float32")
-        pooled = resize_to_grid(flat, self.grid_size)  # [B * K, G, G, 2]
-        return ops.reshape(pooled, (-1, num_refs) + tuple(pooled.shape[1:]))
 
     def get_config(self):
         return {

@@ -170,6 +170,20 @@ def test_reference_without_histogram_uses_its_colours(generator, batch):
     )
 
 
+def test_missing_histogram_is_the_pipelines_reference_histogram(generator, batch):
+    refs = batch["ref_lab"]  # [B, K, S, S, 3]
+    floor = generator.hist_floor
+    per_ref = np.stack(
+        [
+            color.reference_histogram(refs[:, k, ..., 1:], floor=floor).numpy()
+            for k in range(refs.shape[1])
+        ],
+        axis=1,
+    )  # [B, K, Q], what the data pipeline and the colorizer feed
+    derived = generator._prior(None, color.ab_to_net(refs[..., 1:]))  # [B, Q]
+    np.testing.assert_allclose(derived.numpy(), per_ref.mean(axis=1), atol=1e-6)
+
+
 def test_histograms_of_several_references_are_averaged(generator, batch):
     mean_hist = batch["ref_hist"].mean(axis=1)
     a = generator({"l": batch["l"], "ref_hist": batch["ref_hist"]}, stage=2)
