@@ -351,18 +351,28 @@ def predict_local(
 # --------------------------------------------------------------------- output
 
 
-def write_output(png: bytes, path: os.PathLike, overwrite: bool = True) -> None:
-    """Writes the PNG (re-encoded for another suffix) to a temporary file, then renames."""
+def check_output(path: os.PathLike, overwrite: bool = True) -> str:
+    """The Pillow format of ``path``; raises ClientError before any request is sent
+    for an existing file (unless ``overwrite``) or a suffix Pillow cannot write."""
+    from attention_colorization.imageio import ImageError, output_format
+
     path = pathlib.Path(path)
     if path.exists() and not overwrite:
         raise ClientError(f"{path}: exists (use --overwrite to replace it)")
+    try:
+        return output_format(path)
+    except ImageError as error:
+        raise ClientError(str(error)) from None
+
+
+def write_output(png: bytes, path: os.PathLike, overwrite: bool = True) -> None:
+    """Writes the PNG (re-encoded for another suffix) to a temporary file, then renames."""
+    fmt = check_output(path, overwrite)
+    path = pathlib.Path(path)
     data = png
-    if path.suffix.lower() != ".png":
+    if fmt != "PNG":
         from PIL import Image
 
-        fmt = Image.registered_extensions().get(path.suffix.lower())
-        if fmt is None:
-            raise ClientError(f"{path}: unknown image format {path.suffix!r}")
         buffer = io.BytesIO()
         Image.open(io.BytesIO(png)).convert("RGB").save(buffer, format=fmt)
         data = buffer.getvalue()
@@ -418,6 +428,7 @@ def run(argv=None) -> int:
     """The command; returns the exit status."""
     args = parse_args(argv)
     try:
+        check_output(args.output, overwrite=not args.no_overwrite)
         gray = read_file(args.gray)
         reference = read_file(args.reference)
         if args.saved_model:

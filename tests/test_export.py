@@ -426,6 +426,25 @@ def test_client_rest_reports_server_errors(client_inputs, rest_server, capsys):
     assert not (client_inputs / "never.png").exists()
 
 
+def test_client_checks_the_output_before_any_request(
+    client_inputs, rest_server, capsys
+):
+    requests_before = len(rest_server.paths)
+    code = client.run(
+        [
+            f"--gray={client_inputs / 'gray.png'}",
+            f"--reference={client_inputs / 'ref.jpg'}",
+            f"--output={client_inputs / 'out.psd'}",
+            f"--server=http://127.0.0.1:{rest_server.server_address[1]}",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot write image format '.psd'" in err
+    assert len(err.strip().splitlines()) == 1
+    assert len(rest_server.paths) == requests_before  # nothing was sent
+    assert not (client_inputs / "out.psd").exists()
+
+
 def test_client_grpc(client_inputs, grpc_server, loaded, capsys):
     address, seen = grpc_server
     output = client_inputs / "out_grpc.jpg"  # Re-encoded from the PNG reply.

@@ -161,10 +161,8 @@ def _resolve_source(
     data = config.data
     own_val = _has_own_val(data)
     part = "all" if own_val else split
-    if split == "train" and data.pairs_csv:
+    if data.pairs_csv and (split == "train" or not own_val):
         return _pairs_source(data, stats, part)
-    if split == "val" and not own_val and data.pairs_csv:
-        return _pairs_source(data, stats, "val")
     if split == "val" and data.val_tfrecords:
         return _Source("records", glob_shards(data.val_tfrecords))
     if split == "val" and data.val_dir:
