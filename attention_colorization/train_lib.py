@@ -89,7 +89,7 @@ def _with_auto_shard_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
 def _build_models(config):
     from attention_colorization.model import build_discriminator, build_generator
 
-    return build_generator(config), build_discriminator(config)
+    return build_generator(config, pretrained=True), build_discriminator(config)
 
 
 def train_and_evaluate(
@@ -122,10 +122,12 @@ def train_and_evaluate(
         workdir.mkdir(parents=True, exist_ok=True)
         workdir_lib.save_config(config, workdir)
 
-    # Fail at start-up, not after hours, when VGG19 weights cannot be had.
+    # Fail at start-up, not after hours, when the weights cannot be had.
     vgg = None
     if config.loss.perceptual > 0:
-        vgg = losses.build_vgg_features(config.loss.perceptual_weights)
+        vgg = losses.build_perceptual_features(
+            config.loss.perceptual_network, config.loss.perceptual_weights
+        )
 
     stats = data_lib.PipelineStats()
     train_ds = _with_auto_shard_data(

@@ -29,6 +29,8 @@ ARCHITECTURE_FIELDS = (
     ("model", "width"),
     ("model", "num_bins"),
     ("model", "confidence_topk"),
+    ("model", "matching"),
+    ("model", "residual_decoder"),
     ("data", "image_size"),
 )
 

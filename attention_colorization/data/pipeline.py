@@ -37,6 +37,7 @@ import tensorflow as tf
 from absl import logging
 
 from attention_colorization import color
+from attention_colorization.data.augment import augment_pair_colors
 from attention_colorization.data.decode import (
     center_crop,
     decode_image,
@@ -71,7 +72,7 @@ UNRELATED_CANDIDATES = 2
 
 
 def to_example(
-    target_rgb: tf.Tensor, ref_rgb: tf.Tensor, hist_floor: float
+    target_rgb: tf.Tensor, ref_rgb: tf.Tensor, hist_floor: float, transform=None
 ) -> dict[str, tf.Tensor]:
     """Builds the element dict from a target and a reference in RGB.
 
@@ -79,6 +80,8 @@ def to_example(
         target_rgb: float32 ``[..., S, S, 3]`` sRGB in [0, 1].
         ref_rgb: float32 ``[..., S', S', 3]`` sRGB in [0, 1].
         hist_floor: floor epsilon of the reference histogram.
+        transform: optional ``(target_lab, ref_lab) -> (target_lab, ref_lab)``
+            applied before the histogram (the colour augmentation).
 
     Returns:
         ``{"l": [..., S, S, 1], "ab": [..., S, S, 2], "ref_lab": [..., S', S', 3],
@@ -86,6 +89,8 @@ def to_example(
     """
     target_lab = color.rgb_to_lab(tf.convert_to_tensor(target_rgb, tf.float32))
     ref_lab = color.rgb_to_lab(tf.convert_to_tensor(ref_rgb, tf.float32))
+    if transform is not None:
+        target_lab, ref_lab = transform(target_lab, ref_lab)
     return {
         "l": target_lab[..., :1],
         "ab": target_lab[..., 1:],
@@ -334,7 +339,7 @@ def make_dataset(
     def element(index: tf.Tensor, keys: tuple[tf.Tensor, tf.Tensor]):
         target_key, ref_key = keys
         seed = tf.stack([tf.constant(base_seed, tf.int64), index])  # [2]
-        seeds = tf.random.experimental.stateless_split(seed, num=4)  # [4, 2]
+        seeds = tf.random.experimental.stateless_split(seed, num=5)  # [5, 2]
         target_full = load_resized(target_key)  # [h, w, 3]
         target = crop(target_full, seeds[0])  # [S, S, 3]
         if source.kind == "pairs":
@@ -349,7 +354,20 @@ def make_dataset(
                 lambda: distort(target_full, seeds[3]),
                 lambda: crop(load_resized(ref_key), seeds[1]),
             )
-        return to_example(target, ref, data.hist_floor)
+        transform = None
+        if training and data.color_aug_prob > 0:
+
+            def transform(target_lab, ref_lab):
+                return augment_pair_colors(
+                    target_lab,
+                    ref_lab,
+                    seeds[4],
+                    probability=data.color_aug_prob,
+                    max_angle_deg=data.color_aug_max_angle_deg,
+                    chroma_range=tuple(data.color_aug_chroma_range),
+                )
+
+        return to_example(target, ref, data.hist_floor, transform)
 
     if source.kind == "pairs":
         refs = tf.data.Dataset.from_tensor_slices(source.refs)

@@ -23,12 +23,18 @@ class Decoder(keras.layers.Layer):
     2. Up block to S/2, concatenated with ``conv2`` -> gated conv -> ``c_mid``.
     3. Up block to S, concatenated with ``conv1`` -> gated conv -> ``c_fine``.
     4. 1x1 conv -> 2 channels -> tanh (in float32): normalised ab.
+       With ``residual``, instead: ``c'`` upsampled bilinearly to S plus the
+       1x1 conv's output (zero-initialised, so an untrained decoder returns
+       ``c'`` itself), clipped to [-1, 1]. Copying the fused colour is then
+       the default and the decoder learns corrections (edges, detail); the
+       first bundled model's plain decoder had learned to ignore ``c'``.
 
     ``c_joint, c_mid, c_fine`` are 256, 128, 64 channels times ``width``
     (rounded, at least 8).
 
     Args:
         width: channel multiplier (paper 1.0).
+        residual: predict a correction to ``c'`` (see step 4).
         **kwargs: passed to ``keras.layers.Layer``.
 
     Call arguments:
@@ -46,9 +52,10 @@ class Decoder(keras.layers.Layer):
         SIGGRAPH 2017 (skips); Yin et al., ACM MM 2021, Sec. 3.2.3.
     """
 
-    def __init__(self, width=1.0, **kwargs):
+    def __init__(self, width=1.0, residual=False, **kwargs):
         super().__init__(**kwargs)
         self.width = width
+        self.residual = bool(residual)
         joint = scaled_width(_JOINT_BASE, width)
         mid = scaled_width(_MID_BASE, width)
         fine = scaled_width(_FINE_BASE, width)
@@ -58,7 +65,10 @@ class Decoder(keras.layers.Layer):
         self.merge_mid = GatedConv(mid, dtype=policy, name="merge_mid")
         self.up_fine = GatedConv(fine, upsample=True, dtype=policy, name="up_fine")
         self.merge_fine = GatedConv(fine, dtype=policy, name="merge_fine")
-        self.to_ab = keras.layers.Conv2D(2, 1, dtype=policy, name="to_ab")
+        zeros = "zeros" if self.residual else "glorot_uniform"
+        self.to_ab = keras.layers.Conv2D(
+            2, 1, kernel_initializer=zeros, dtype=policy, name="to_ab"
+        )
 
     def build(self, color_shape, features_shape=None):
         if features_shape is None:
@@ -95,10 +105,17 @@ class Decoder(keras.layers.Layer):
         x = self.up_fine(x, training=training)  # [B, S, S, fine]
         x = ops.concatenate([x, features["conv1"]], axis=-1)  # [B, S, S, fine + c1]
         x = self.merge_fine(x, training=training)  # [B, S, S, fine]
-        ab = ops.tanh(ops.cast(self.to_ab(x), "float32"))  # [B, S, S, 2]
+        out = ops.cast(self.to_ab(x), "float32")  # [B, S, S, 2]
+        if not self.residual:
+            return ops.cast(ops.tanh(out), self.compute_dtype)
+        size = tuple(out.shape[1:3])
+        base = ops.image.resize(
+            ops.cast(color, "float32"), size, interpolation="bilinear"
+        )  # [B, S, S, 2]
+        ab = ops.clip(base + out, -1.0, 1.0)
         return ops.cast(ab, self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"width": self.width})
+        config.update({"width": self.width, "residual": self.residual})
         return config
