@@ -5,7 +5,8 @@ r"""Colourises one photo with the exported model: TF Serving (REST or gRPC) or a
     python export/client.py --gray=old.jpg --reference=ref.jpg --output=out.png \
         --protocol=grpc --server=localhost:8500
 
-    # No server: the same request, answered in-process by a SavedModel version folder.
+    # No server: the same request, answered in-process by a SavedModel version
+    # folder loaded the way TF Serving loads it (graph-mode session, restore op).
     python export/client.py --gray=old.jpg --reference=ref.jpg --output=out.png \
         --saved_model=/models/colorizer/1 [--protocol=rest|grpc]
 
@@ -31,6 +32,7 @@ import urllib.error
 import urllib.request
 
 if __name__ == "__main__":  # Run as a script: keep this folder off the import path.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # For --saved_model.
     _HERE = pathlib.Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != _HERE]
 
@@ -221,6 +223,15 @@ def predict_grpc(
 class LocalServer:
     """A SavedModel answering TF Serving's REST and gRPC ``predict`` in-process.
 
+    The SavedModel is loaded the way TF Serving's C++ loader (SavedModelBundle)
+    and ``saved_model_cli run`` load it: its ``serve`` MetaGraph imported into
+    a graph-mode session, the checkpoint restored by the MetaGraph's restore
+    op, then each request run by ``session.run`` on the signature's output
+    tensor names with its input tensor names fed. An export whose signatures
+    read variables that the restore op does not write fails here as it would
+    in TF Serving (``tf.saved_model.load`` binds variables through the object
+    graph instead and would hide that).
+
     It implements the subset of TF Serving's request/response encoding that
     the client uses (row or column format, ``{"b64": ...}`` binaries, outputs
     whose name ends in ``_bytes`` base64-encoded), so that ``--saved_model``
@@ -238,29 +249,56 @@ class LocalServer:
         if not (path / "saved_model.pb").is_file():
             raise ClientError(f"{path}: not a SavedModel folder (no saved_model.pb)")
         self._tf = tf
-        self.model = tf.saved_model.load(str(path))
+        self._graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=self._graph)
+        logger = tf.get_logger()
+        level = logger.level
+        logger.setLevel("ERROR")  # TF 1 loader: a deprecation warning, restore info.
+        try:
+            with self._graph.as_default():
+                meta_graph = tf.compat.v1.saved_model.loader.load(
+                    self._session, [tf.saved_model.SERVING], str(path)
+                )
+        except (RuntimeError, ValueError, OSError, tf.errors.OpError) as error:
+            self._session.close()
+            raise ClientError(f"{path}: cannot load: {_one_line(error)}") from None
+        finally:
+            logger.setLevel(level)
+        self.signatures = {  # Without "__saved_model_init_op" (not a signature).
+            k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")
+        }
 
     def _signature(self, name: str):
         name = name or "serving_default"
-        if name not in self.model.signatures:
-            raise ClientError(
-                f"no signature {name!r} (have {sorted(self.model.signatures)})"
-            )
-        return self.model.signatures[name]
+        if name not in self.signatures:
+            raise ClientError(f"no signature {name!r} (have {sorted(self.signatures)})")
+        return self.signatures[name]
 
     def _run(self, signature_name: str, inputs: dict) -> dict:
+        """Feeds ``inputs`` (by signature key) to the signature's input tensors."""
+        import numpy as np
+
         tf = self._tf
-        fn = self._signature(signature_name)
-        specs = fn.structured_input_signature[1]
-        missing = set(specs) - set(inputs)
+        signature = self._signature(signature_name)
+        missing = set(signature.inputs) - set(inputs)
         if missing:
             raise ClientError(f"missing inputs {sorted(missing)}")
-        tensors = {k: tf.constant(inputs[k], dtype=specs[k].dtype) for k in specs}
+        feed = {}
         try:
-            outputs = fn(**tensors)
+            for key, info in signature.inputs.items():
+                dtype = tf.dtypes.as_dtype(info.dtype)
+                numpy_dtype = object if dtype == tf.string else dtype.as_numpy_dtype
+                feed[info.name] = np.asarray(inputs[key], dtype=numpy_dtype)
+            fetches = {key: info.name for key, info in signature.outputs.items()}
+            return self._session.run(fetches, feed_dict=feed)
         except tf.errors.InvalidArgumentError as error:
-            raise ClientError(f"bad request: {_one_line(error.message)}") from None
-        return {k: v.numpy() for k, v in outputs.items()}
+            raise ClientError(f"bad request: {_op_error_line(error)}") from None
+        except (ValueError, TypeError) as error:  # A value that cannot be fed.
+            raise ClientError(f"bad request: {_one_line(error)}") from None
+        except tf.errors.OpError as error:
+            raise ClientError(
+                f"the model failed ({type(error).__name__}): {_op_error_line(error)}"
+            ) from None
 
     def predict_rest(self, body: dict) -> dict:
         """A REST ``predict`` body (dict) -> the response body (dict)."""
@@ -382,6 +420,17 @@ def write_output(png: bytes, path: os.PathLike, overwrite: bool = True) -> None:
         raise ClientError(f"{path}: cannot write ({_one_line(error)})") from None
 
 
+def _op_error_line(error) -> str:
+    """The first informative line of a TensorFlow ``OpError`` raised by a session.
+
+    Session errors start with a bare "Graph execution error:" line; the cause
+    follows.
+    """
+    lines = [line.strip() for line in str(error.message).splitlines()]
+    lines = [line for line in lines if line and line != "Graph execution error:"]
+    return _one_line("\n".join(lines) or error.message)
+
+
 def _one_line(value) -> str:
     lines = [line.strip() for line in str(value).strip().splitlines() if line.strip()]
     return lines[0][:300] if lines else type(value).__name__
@@ -416,7 +465,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--saved_model",
         default=None,
-        help="answer in-process with this SavedModel version folder (no server)",
+        help="answer in-process with this SavedModel version folder, loaded as "
+        "TF Serving loads it (no server)",
     )
     parser.add_argument(
         "--no_overwrite", action="store_true", help="refuse to replace --output"

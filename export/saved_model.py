@@ -5,8 +5,12 @@ r"""Exports the colouriser as a versioned TF Serving SavedModel.
 
 Writes ``EXPORT_DIR/N`` (N: the next free version unless given) atomically,
 with the signatures ``serving_default`` (uint8 arrays) and ``colorize_bytes``
-(encoded images) and TF Serving warm-up requests. ``--weights`` defaults to the
-bundled demo model. See export/saved_model_lib.py.
+(encoded images), ``mobile_ab`` for the TFLite exporter, and TF Serving
+warm-up requests. ``--weights`` defaults to the bundled demo model. See
+export/saved_model_lib.py. Check a version the way TF Serving loads it:
+
+    saved_model_cli run --dir EXPORT_DIR/N --tag_set serve \
+        --signature_def serving_default --inputs 'gray=g.npy;reference=r.npy'
 """
 
 from __future__ import annotations

@@ -14,12 +14,17 @@ The exported folder ``BASE/N`` holds:
   ``[B]`` (encoded JPEG/PNG/BMP/GIF; a colour "gray" image is reduced to its
   luminance) -> ``rgb_png_bytes`` string ``[B]`` (PNG), one element at a time
   (the images of a batch may have different sizes).
-* function ``mobile_ab`` (not a serving signature; the TFLite exporter converts
-  it): ``gray`` uint8 ``[1, S, S, 1]``, ``reference`` uint8 ``[1, S, S, 3]`` ->
-  ``{"ab": float32 [1, S, S, 2]}`` in Lab units, before upsampling and gamut
-  fitting.
+* signature and function ``mobile_ab`` (for the TFLite exporter, which
+  converts it; clients need not use it): ``gray`` uint8 ``[1, S, S, 1]``,
+  ``reference`` uint8 ``[1, S, S, 3]`` -> ``ab`` float32 ``[1, S, S, 2]`` in
+  Lab units, before upsampling and gamut fitting.
 * ``assets.extra/tf_serving_warmup_requests``: PredictionLog records replayed
   by TF Serving at load time (both signatures, 64 x 64 inputs).
+
+The SavedModel is written by ``keras.export.ExportArchive`` (:func:`save_module`)
+so that it also runs the way TF Serving loads it: graph mode, the MetaGraph's
+restore op, then ``session.run`` by tensor names (as ``saved_model_cli run``
+does, and ``export/client.py --saved_model``).
 
 Versions are written atomically: the SavedModel is built in ``BASE/.tmp-N-*``
 (a name TF Serving ignores) and renamed to ``BASE/N`` only when complete.
@@ -56,8 +61,16 @@ def uint8_to_float_rgb(image: tf.Tensor) -> tf.Tensor:
     return x
 
 
-class ColorizerModule(tf.Module):
-    """A ``tf.Module`` holding the generator, with the serving functions.
+class ColorizerModule:
+    """The generator with the serving functions, ready to export.
+
+    The functions (:meth:`endpoints`) use nothing of the generator but its
+    call API; :func:`export_archive` registers them, with their fixed input
+    specs (:meth:`input_signatures`), as endpoints of a
+    ``keras.export.ExportArchive`` (see :func:`save_module` for why not
+    ``tf.saved_model.save`` of a ``tf.Module``). For in-process use the same
+    functions are also attributes, as ``tf.function`` s with those signatures:
+    ``serving_default``, ``colorize_bytes`` and ``mobile_ab``.
 
     Args:
         generator: a built :class:`attention_colorization.model.Generator`.
@@ -65,32 +78,39 @@ class ColorizerModule(tf.Module):
     """
 
     def __init__(self, generator, config):
-        super().__init__(name="colorizer")
         self.generator = generator
         self.image_size = int(config.data.image_size)
         self.hist_floor = float(config.data.hist_floor)
+        for name, (fn, signature) in self.endpoints().items():
+            setattr(self, name, tf.function(fn, input_signature=signature))
+
+    def input_signatures(self) -> dict:
+        """The input specs of every exported function, by name."""
         s = self.image_size
-        self.serving_default = tf.function(
-            self._serve_arrays,
-            input_signature=[
+        return {
+            SERVING_SIGNATURE: [
                 tf.TensorSpec([None, None, None, 1], tf.uint8, name="gray"),
                 tf.TensorSpec([None, None, None, 3], tf.uint8, name="reference"),
             ],
-        )
-        self.colorize_bytes = tf.function(
-            self._serve_bytes,
-            input_signature=[
+            BYTES_SIGNATURE: [
                 tf.TensorSpec([None], tf.string, name="gray_bytes"),
                 tf.TensorSpec([None], tf.string, name="reference_bytes"),
             ],
-        )
-        self.mobile_ab = tf.function(
-            self._mobile_ab,
-            input_signature=[
+            MOBILE_FUNCTION: [
                 tf.TensorSpec([1, s, s, 1], tf.uint8, name="gray"),
                 tf.TensorSpec([1, s, s, 3], tf.uint8, name="reference"),
             ],
-        )
+        }
+
+    def endpoints(self) -> dict:
+        """``{name: (python function, input signature)}`` for every exported function."""
+        functions = {
+            SERVING_SIGNATURE: self._serve_arrays,
+            BYTES_SIGNATURE: self._serve_bytes,
+            MOBILE_FUNCTION: self._mobile_ab,
+        }
+        signatures = self.input_signatures()
+        return {name: (fn, signatures[name]) for name, fn in functions.items()}
 
     # ---------------------------------------------------------------- graph
     def _generator_ab(self, l_small, ref_lab, attention_loop=True):
@@ -163,13 +183,6 @@ class ColorizerModule(tf.Module):
         ref_lab = color.rgb_to_lab(uint8_to_float_rgb(reference))  # [1, S, S, 3]
         # TFLite's int8 calibration crashes on a WHILE op: no loop on mobile.
         return {"ab": self._generator_ab(lightness, ref_lab, attention_loop=False)}
-
-    def serving_signatures(self) -> dict:
-        """The concrete functions to save as SignatureDefs, by key."""
-        return {
-            SERVING_SIGNATURE: self.serving_default.get_concrete_function(),
-            BYTES_SIGNATURE: self.colorize_bytes.get_concrete_function(),
-        }
 
 
 # ------------------------------------------------------------------ warmup
@@ -269,9 +282,37 @@ class ExportError(RuntimeError):
     """A refused or failed export; the message is one line for the user."""
 
 
+def export_archive(module: ColorizerModule):
+    """A ``keras.export.ExportArchive`` with the module's functions as endpoints.
+
+    Every endpoint becomes a SignatureDef (``serving_default``,
+    ``colorize_bytes`` and ``mobile_ab``). The archive tracks exactly the
+    ``tf.Variable`` s that the endpoints' graphs capture, so the checkpoint's
+    restore op writes the very variables that the signatures read. The
+    generator is deliberately not ``track()`` ed: that would save every weight
+    a second time (as the Keras variables' own copies, which no signature
+    reads), doubling ``variables/``; it only matters for lookup tables, and the
+    generator has none.
+    """
+    import keras
+
+    archive = keras.export.ExportArchive()
+    for name, (fn, signature) in module.endpoints().items():
+        archive.add_endpoint(name, fn, input_signature=signature)
+    return archive
+
+
 def save_module(module: ColorizerModule, path: os.PathLike) -> None:
-    """``tf.saved_model.save`` with the two serving signatures."""
-    tf.saved_model.save(module, str(path), signatures=module.serving_signatures())
+    """Writes the SavedModel (no warm-up) through :func:`export_archive`.
+
+    Not ``tf.saved_model.save`` of a ``tf.Module`` holding the Keras generator:
+    Keras 3 saves each of its variables as a new ``tf.Variable`` (``Variable_N``)
+    while the functions capture the original handles, so a graph-mode load
+    (TF Serving, ``saved_model_cli run``) restores variables that nothing reads
+    and fails with "Could not find variable ..." (keras-team/keras#20095).
+    ``tf.saved_model.load`` binds captures through the object graph and hides it.
+    """
+    export_archive(module).write_out(str(path), verbose=False)
 
 
 def export_saved_model(

@@ -54,6 +54,42 @@ def colorizer(tiny_workdir):
     return Colorizer.load(tiny_workdir)
 
 
+@pytest.fixture(scope="module")
+def serving_session(saved_model_dir):
+    """The export loaded the way TF Serving (SavedModelBundle) loads it.
+
+    Graph mode: ``loader.load`` imports the ``serve`` MetaGraph into a session
+    and runs its saver's restore op; requests are then ``session.run`` on
+    tensor names (see :func:`_session_run`). Nothing binds variables through
+    the object graph, as ``tf.saved_model.load`` does.
+    """
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph)
+    with graph.as_default():
+        meta_graph = tf.compat.v1.saved_model.loader.load(
+            session, ["serve"], str(saved_model_dir)
+        )
+    yield session, meta_graph.signature_def
+    session.close()
+
+
+def _session_run(serving_session, name, **inputs):
+    """Runs signature ``name``: its input tensor names fed, output names fetched."""
+    session, signatures = serving_session
+    signature = signatures[name]
+    assert set(inputs) == set(signature.inputs)
+    feed = {signature.inputs[k].name: v for k, v in inputs.items()}
+    fetches = {k: v.name for k, v in signature.outputs.items()}
+    return session.run(fetches, feed_dict=feed)
+
+
+_CLI_MODULE = "tensorflow.python.tools.saved_model_cli"
+
+
+def _max_abs(a, b):
+    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).max())
+
+
 def _gray(h, w, seed=0):
     return synthetic_photo(h, w, seed).mean(axis=-1).astype(np.uint8)
 
@@ -103,6 +139,12 @@ def test_signature_defs_as_saved_model_cli_shows_them(saved_model_dir):
         "reference_bytes": ("string", [-1]),
     }
     assert describe(by_bytes.outputs) == {"rgb_png_bytes": ("string", [-1])}
+    mobile = sigs["mobile_ab"]  # For the TFLite exporter; at the model's size S.
+    assert describe(mobile.inputs) == {
+        "gray": ("uint8", [1, 32, 32, 1]),
+        "reference": ("uint8", [1, 32, 32, 3]),
+    }
+    assert describe(mobile.outputs) == {"ab": ("float32", [1, 32, 32, 2])}
 
 
 def test_loaded_signatures_structure(loaded):
@@ -190,6 +232,126 @@ def test_warmup_requests_parse_and_replay(saved_model_dir, loaded):
         else:
             png = outputs["rgb_png_bytes"].numpy()[0]
             assert Image.open(io.BytesIO(png)).size == (64, 64)
+
+
+# ----------------------------------------- SavedModel, loaded as TF Serving does
+
+
+def test_session_path_serving_default_matches_colorizer(
+    serving_session, loaded, colorizer
+):
+    grays = np.stack([_gray(37, 53, seed=1), _gray(37, 53, seed=2)])[..., None]
+    refs = np.stack([synthetic_photo(40, 44, 3), synthetic_photo(40, 44, 4)])
+    out = _session_run(serving_session, "serving_default", gray=grays, reference=refs)
+    rgb, ab = out["rgb"], out["ab"]
+    assert rgb.shape == (2, 37, 53, 3) and rgb.dtype == np.uint8
+    assert ab.shape == (2, 37, 53, 2) and ab.dtype == np.float32
+    for i in range(2):  # The trained weights, restored: the Colorizer's output.
+        assert _max_abs(rgb[i], colorizer.colorize(grays[i, ..., 0], refs[i])) <= 1
+    eager = loaded.signatures["serving_default"](
+        gray=tf.constant(grays), reference=tf.constant(refs)
+    )
+    assert _max_abs(rgb, eager["rgb"]) <= 1
+    assert _mean_abs(ab, eager["ab"]) < 1e-3
+
+
+def test_session_path_colorize_bytes_matches_colorizer(serving_session, colorizer):
+    gray0, photo1 = _gray(37, 53, seed=5), synthetic_photo(45, 29, 6)
+    ref0, ref1 = synthetic_photo(40, 40, 7), synthetic_photo(30, 50, 8)
+    out = _session_run(
+        serving_session,
+        "colorize_bytes",
+        gray_bytes=np.array([_encode(gray0), _encode(photo1, "BMP")], dtype=object),
+        reference_bytes=np.array([_encode(ref0), _encode(ref1)], dtype=object),
+    )["rgb_png_bytes"]
+    assert out.shape == (2,)
+    images = [np.asarray(Image.open(io.BytesIO(png))) for png in out]
+    assert _max_abs(images[0], colorizer.colorize(gray0, reference=ref0)) <= 1
+    assert _max_abs(images[1], colorizer.colorize(photo1, reference=ref1)) <= 1
+
+
+def test_session_path_replays_every_warmup_record(
+    saved_model_dir, serving_session, colorizer
+):
+    logs = saved_model_lib.read_warmup(saved_model_dir)
+    assert len(logs) == 2
+    gray, ref = saved_model_lib.warmup_images()
+    expected = colorizer.colorize(gray[..., 0], reference=ref)
+    for log in logs:
+        request = log.predict_log.request
+        name = request.model_spec.signature_name
+        inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+        outputs = _session_run(serving_session, name, **inputs)
+        if name == "serving_default":
+            rgb = outputs["rgb"][0]
+        else:
+            assert name == "colorize_bytes"
+            rgb = np.asarray(Image.open(io.BytesIO(outputs["rgb_png_bytes"][0])))
+        assert rgb.shape == (64, 64, 3)
+        assert _max_abs(rgb, expected) <= 1, name
+
+
+def test_session_path_mobile_ab_matches_loaded(serving_session, loaded):
+    gray = _gray(32, 32, seed=11)[None, ..., None]
+    ref = synthetic_photo(32, 32, 12)[None]
+    ab = _session_run(serving_session, "mobile_ab", gray=gray, reference=ref)["ab"]
+    eager = loaded.mobile_ab(gray=tf.constant(gray), reference=tf.constant(ref))
+    assert ab.shape == (1, 32, 32, 2)
+    assert _mean_abs(ab, eager["ab"]) < 1e-4
+
+
+def test_saved_model_cli_run(saved_model_dir, colorizer, tmp_path):
+    """The deployment check of BUILD.md: ``saved_model_cli run`` on the export."""
+    gray, ref = _gray(30, 26, seed=13), synthetic_photo(20, 24, 14)
+    np.save(tmp_path / "g.npy", gray[None, ..., None])
+    np.save(tmp_path / "r.npy", ref[None])
+    cli = pathlib.Path(sys.executable).with_name("saved_model_cli")
+    command = [str(cli)] if cli.is_file() else [sys.executable, "-m", _CLI_MODULE]
+    command += ["run", "--dir", str(saved_model_dir), "--tag_set", "serve"]
+    command += ["--signature_def", "serving_default", "--outdir", "out"]
+    command += ["--inputs", "gray=g.npy;reference=r.npy"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Result for output key rgb:" in result.stdout
+    assert "Result for output key ab:" in result.stdout
+    assert np.load(tmp_path / "out" / "ab.npy").shape == (1, 30, 26, 2)
+    rgb = np.load(tmp_path / "out" / "rgb.npy")
+    assert _max_abs(rgb[0], colorizer.colorize(gray, reference=ref)) <= 1
+
+
+def test_client_saved_model_fails_where_tf_serving_would(tmp_path):
+    """The client's session path reports an export that TF Serving could not run.
+
+    ``tf.saved_model.save`` of a ``tf.Module`` holding a Keras 3 layer (what
+    this project exported before) restores copies (``Variable_N``) of the
+    variables that its signature reads (keras-team/keras#20095, Keras 3.15):
+    ``tf.saved_model.load`` runs it, TF Serving and the client do not.
+    """
+    import keras
+
+    class Holder(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+            self.dense.build((None, 3))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32)])
+        def serve(self, x):
+            return {"y": self.dense(x)}
+
+    holder = Holder()
+    path = tmp_path / "broken"
+    tf.saved_model.save(holder, str(path), signatures={"serving_default": holder.serve})
+    x = [[1.0, 2.0, 3.0]]
+    eager = tf.saved_model.load(str(path)).signatures["serving_default"](
+        x=tf.constant(x)
+    )
+    np.testing.assert_allclose(eager["y"], holder.dense(tf.constant(x)), rtol=1e-6)
+    reply = client.LocalServer(path).predict_rest({"instances": [{"x": x[0]}]})
+    assert "Could not find variable" in reply.get("error", ""), reply
+    assert reply["error"].startswith("the model failed (FailedPreconditionError)")
 
 
 # --------------------------------------------------------------- versioning
