@@ -1,8 +1,14 @@
 """Evaluation of exemplar-based colourisation (the paper's Table 1).
 
-* :mod:`.metrics` - HIS, PSNR, SSIM, colourfulness, the aesthetics plug-in.
+* :mod:`.metrics` - HIS, PSNR, SSIM, colourfulness, the hue shift, the
+  aesthetics plug-in.
+* :mod:`.naturalness` - KL of an ImageNet judge's predictions (EfficientNet-Lite2).
 * :mod:`.baselines` - gray, Reinhard et al. 2001, Welsh et al. 2002.
-* :mod:`.pairs` - evaluation pairs from a CSV or built from a folder.
+* :mod:`.attention_baseline` - the training-free SCM transfer on ImageNet
+  EfficientNet-Lite0 features.
+* :mod:`.pairs` - evaluation pairs (related, independent, rotated, palette,
+  auto) from a CSV or built from a folder.
+* :mod:`.images` - resizing (centre crop or long side), decode-once cache.
 * :mod:`.evaluate_lib` - the run behind ``tools/evaluate.py``.
 """
 

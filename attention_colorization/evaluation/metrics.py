@@ -17,6 +17,13 @@ array is a gray image and is repeated over the three channels.
   natural images": on the 0-255 scale, ``rg = R - G``, ``yb = (R + G) / 2 - B``,
   ``C = sqrt(s_rg^2 + s_yb^2) + 0.3 sqrt(m_rg^2 + m_yb^2)`` (s: standard
   deviation, m: mean over pixels).
+* :func:`mean_hue` / :func:`hue_shift` - reference following (SPEC.md,
+  "Evaluation"): the chroma-weighted mean hue of an image is the angle of its
+  mean ab vector, ``atan2(mean b, mean a)`` (the mean of the unit hue vectors
+  weighted by chroma, since ``(a, b) = C (cos h, sin h)``); the hue shift of
+  two images is the absolute difference of their mean hues, wrapped to
+  [0, 180] degrees. :func:`has_cast`: an image whose mean ab vector is longer
+  than :data:`CAST_CHROMA` has a colour cast, so its mean hue is meaningful.
 * The paper's aesthetics score (AS) needs a pretrained aesthetics model that
   cannot be had offline; :class:`AestheticsScorer` is a plug-in for one
   (:func:`load_aesthetics_scorer`, ``--aesthetics_scorer=module:function``).
@@ -34,6 +41,14 @@ import tensorflow as tf
 from PIL import Image
 
 from attention_colorization import color, imageio
+
+# A colour cast: the mean ab vector is longer than this (Lab units).
+CAST_CHROMA = 5.0
+# A mean ab vector shorter than this (Lab units) has no hue: a hue shift
+# involving such an image is 0 (an output without a mean colour did not move).
+HUE_MIN_CHROMA = 1.0
+# Reference following: the output "moved" when its mean hue shifted this much.
+MOVED_DEG = 60.0
 
 AS_NOTE = (
     "The paper's aesthetics score (AS) needs a pretrained aesthetics model, which "
@@ -102,6 +117,24 @@ def resize_center_crop(image, size: int) -> np.ndarray:
         rgb = np.asarray(resized)
     top, left = (new_h - size) // 2, (new_w - size) // 2
     return np.ascontiguousarray(rgb[top : top + size, left : left + size])
+
+
+def resize_long_side(image, long_side: int, min_side: int = 16) -> np.ndarray:
+    """Resizes (bicubic, up or down) so the long side is ``long_side``, aspect kept.
+
+    The whole photo is kept (no crop). The short side is rounded and at least
+    ``min_side`` pixels (SSIM needs 11). Returns uint8 ``[h, w, 3]`` with
+    ``max(h, w) == long_side``.
+    """
+    rgb = to_uint8(image)
+    height, width = rgb.shape[:2]
+    scale = long_side / max(height, width)
+    new_h = min(long_side, max(min_side, int(round(height * scale))))
+    new_w = min(long_side, max(min_side, int(round(width * scale))))
+    if (new_h, new_w) == (height, width):
+        return rgb
+    resized = Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BICUBIC)
+    return np.asarray(resized)
 
 
 # Compiled once per dtype and rank; shapes vary, so the signatures are relaxed.
@@ -213,6 +246,57 @@ def colorfulness(rgb) -> float:
     spread = np.sqrt(np.std(rg) ** 2 + np.std(yb) ** 2)
     centre = np.sqrt(np.mean(rg) ** 2 + np.mean(yb) ** 2)
     return float(spread + 0.3 * centre)
+
+
+def mean_ab(image) -> np.ndarray:
+    """The mean ab vector ``[2]`` (Lab units, float64) of an image ``[H, W, 3]``."""
+    return rgb_to_lab(image)[..., 1:].reshape(-1, 2).mean(axis=0)
+
+
+def _as_mean_ab(image_or_ab) -> np.ndarray:
+    array = np.asarray(image_or_ab)
+    if array.shape == (2,):
+        return array.astype(np.float64)
+    return mean_ab(array)
+
+
+def mean_hue(image_or_ab) -> float:
+    """The chroma-weighted mean hue in degrees, ``atan2(mean b, mean a)`` in (-180, 180].
+
+    Args:
+        image_or_ab: an image ``[H, W, 3]`` or its mean ab vector ``[2]``.
+
+    Returns:
+        The angle of the mean ab vector; NaN when it is shorter than
+        :data:`HUE_MIN_CHROMA` (no mean colour, no hue).
+    """
+    ab = _as_mean_ab(image_or_ab)
+    if np.hypot(*ab) < HUE_MIN_CHROMA:
+        return float("nan")
+    return float(np.degrees(np.arctan2(ab[1], ab[0])))
+
+
+def hue_shift(image_or_ab, other_or_ab) -> float:
+    """How far the mean hue moved between two images, degrees in [0, 180].
+
+    ``|wrap(mean_hue(other) - mean_hue(image))|``; 0 when either has no mean
+    colour (a mean ab vector shorter than :data:`HUE_MIN_CHROMA`).
+
+    Args:
+        image_or_ab, other_or_ab: images ``[H, W, 3]`` (any sizes) or their
+            mean ab vectors ``[2]``.
+    """
+    h1, h2 = mean_hue(image_or_ab), mean_hue(other_or_ab)
+    if not (np.isfinite(h1) and np.isfinite(h2)):
+        return 0.0
+    return float(abs((h2 - h1 + 180.0) % 360.0 - 180.0))
+
+
+def has_cast(image_or_ab, threshold: float = CAST_CHROMA) -> bool:
+    """Whether the mean ab vector (image ``[H, W, 3]`` or ``[2]``) is longer than
+    ``threshold`` Lab units."""
+    ab = _as_mean_ab(image_or_ab)
+    return bool(np.hypot(*ab) > threshold)
 
 
 # --------------------------------------------------------------- aesthetics

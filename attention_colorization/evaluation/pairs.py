@@ -1,8 +1,11 @@
 """Evaluation pairs: (gray target, colour reference or palette, kind).
 
-Kinds (the paper's Sec. 4): ``related`` - a semantically related reference;
-``independent`` - an unrelated one; ``palette`` - a palette of colours instead
-of a reference photo.
+Kinds (:data:`KINDS`): the paper's (Sec. 4) ``related`` - a semantically
+related reference; ``independent`` - an unrelated one; ``palette`` - a palette
+of colours instead of a reference photo; and ours: ``rotated`` - the related
+reference with its ab plane rotated by :data:`ROTATION_DEG` (does the output
+follow the reference, or recall the photo's colours? SPEC.md, "Evaluation");
+``auto`` - no reference at all (the model's automatic mode).
 
 Two sources:
 
@@ -20,6 +23,14 @@ Two sources:
 
 Palettes (``--palettes='#hex,#hex;#hex,...'``: ``;`` separates palettes, ``,``
 colours) add one ``palette`` pair per target, palettes taken in turn.
+
+Which kinds are built (``kinds``, ``--kinds``): from a folder, by default
+``related`` and ``independent`` (+ ``palette`` with palettes) here, every kind
+that applies in :func:`attention_colorization.evaluation.evaluate_lib.evaluate`;
+from a CSV, by default its rows as they are; naming ``rotated`` or ``auto``
+derives them from the CSV's related rows / its targets. Order: the paper's
+kinds target by target (related, independent, palette), then ours target by
+target (rotated, auto), so ``--max_pairs`` takes the paper's kinds first.
 """
 
 from __future__ import annotations
@@ -28,14 +39,22 @@ import csv
 import dataclasses
 import os
 import pathlib
+from collections.abc import Sequence
 
 import numpy as np
 
 from attention_colorization import imageio
 from attention_colorization.colorizer import parse_palette
 from attention_colorization.evaluation import metrics
+from attention_colorization.evaluation.images import ImageCache
 
-KINDS = ("related", "independent", "palette")
+KINDS = ("related", "independent", "rotated", "palette", "auto")
+PAPER_KINDS = ("related", "independent", "palette")  # The paper's Table 1.
+DERIVED_KINDS = ("rotated", "auto")  # Built from related pairs / targets.
+DIR_KINDS = ("related", "independent")  # build_pairs_from_dir's default.
+ROTATION_DEG = 120.0  # ab rotation of the ``rotated`` reference, degrees.
+NO_REFERENCE = "(none)"  # The reference label of an ``auto`` pair.
+NEEDS_PALETTES = "--kinds=palette needs --palettes='#hex,#hex;#hex,...'"
 CSV_COLUMNS = ("target", "reference", "kind")
 VGG_FEATURE_SIZE = 224  # VGG19's ImageNet input size.
 HIST_FEATURE_SIZE = 64  # Side of the thumbnails whose ab histograms are compared.
@@ -54,6 +73,10 @@ SOURCE_HIST = (
     "independent = the image with the least similar 441-bin ab histogram (lowest HIS)"
 )
 SOURCE_PALETTES = "; palette pairs: {n} palette(s) given with --palettes, in turn"
+SOURCE_ROTATED = (
+    "; rotated = the related reference with its ab plane rotated by {deg:g} degrees"
+)
+SOURCE_AUTO = "; auto = no reference (automatic mode)"
 
 
 class PairsError(ValueError):
@@ -66,7 +89,8 @@ class Pair:
 
     Attributes:
         target: the colour ground-truth image, turned gray for colourisation.
-        reference: the reference image; None for a ``palette`` pair.
+        reference: the reference image (for ``rotated``, before its rotation);
+            None for a ``palette`` or ``auto`` pair.
         kind: one of :data:`KINDS`.
         palette: the palette text (``'#rrggbb,...'``) of a ``palette`` pair.
         target_label, reference_label: how the pair is named in the results.
@@ -97,6 +121,9 @@ def _check_palette(text: str, where: str) -> str:
 
 def read_pairs_csv(path: os.PathLike) -> list[Pair]:
     """Reads ``target,reference,kind`` rows (extra columns are ignored).
+
+    ``kind=rotated``: the reference column holds the related reference before
+    its rotation; ``kind=auto``: the reference column may be empty.
 
     Raises:
         PairsError: a missing file or column, an unknown kind, an empty cell, a
@@ -130,17 +157,20 @@ def read_pairs_csv(path: os.PathLike) -> list[Pair]:
                 f"{where}: unknown kind {row['kind']!r} (use {', '.join(KINDS)})"
             )
         for column in CSV_COLUMNS:
-            if not row[column]:
+            if not row[column] and not (kind == "auto" and column == "reference"):
                 raise PairsError(f"{where}: empty {column}")
         target = _resolve(row["target"], root, where, "target")
-        if kind == "palette":
+        if kind == "auto":
+            pairs.append(Pair(target, None, kind, None, row["target"], NO_REFERENCE))
+        elif kind == "palette":
             palette = _check_palette(row["reference"], where)
             pairs.append(Pair(target, None, kind, palette, row["target"], palette))
         else:
             reference = _resolve(row["reference"], root, where, "reference")
-            pairs.append(
-                Pair(target, reference, kind, None, row["target"], row["reference"])
-            )
+            label = row["reference"]
+            if kind == "rotated":
+                label = rotated_label(label)
+            pairs.append(Pair(target, reference, kind, None, row["target"], label))
     if not pairs:
         raise PairsError(f"{path}: no pairs (only a header?)")
     return pairs
@@ -177,6 +207,78 @@ def list_images(data_dir: os.PathLike, exclude: os.PathLike | None = None):
             f"{root}: found {len(paths)} image(s); building pairs needs at least two"
         )
     return paths
+
+
+def parse_kinds(kinds: str | Sequence[str]) -> tuple[str, ...]:
+    """``'related, Rotated'`` or a list -> known kinds, in :data:`KINDS` order.
+
+    Raises:
+        PairsError: an unknown kind, or none given (one line).
+    """
+    if isinstance(kinds, str):
+        kinds = kinds.split(",")
+    names = {k.strip().lower() for k in kinds if k.strip()}
+    unknown = sorted(names - set(KINDS))
+    if unknown or not names:
+        raise PairsError(
+            f"--kinds: unknown kind(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {','.join(KINDS)}"
+        )
+    return tuple(k for k in KINDS if k in names)
+
+
+def rotated_label(label: str, degrees: float = ROTATION_DEG) -> str:
+    """How a rotated reference is named in the results."""
+    return f"{label} (ab rotated {degrees:g} deg)"
+
+
+def rotate_reference(image, degrees: float = ROTATION_DEG) -> np.ndarray:
+    """An image with its ab plane rotated by ``degrees``, L kept: uint8 ``[H, W, 3]``.
+
+    ``(a, b) -> R(degrees) (a, b)``
+    (:func:`attention_colorization.data.augment.rotate_ab`), then into the sRGB
+    gamut by reducing chroma (hue and L kept) and rounded to 8 bits.
+    """
+    import tensorflow as tf
+
+    from attention_colorization.data.augment import rotate_ab
+
+    lab = metrics.rgb_to_lab(image)  # [H, W, 3]
+    ab = tf.constant(lab[..., 1:], tf.float32)
+    rotated = rotate_ab(ab, tf.constant(np.radians(degrees), tf.float32), 1.0)
+    return metrics.to_uint8(metrics.lab_to_rgb(lab[..., 0], rotated.numpy()))
+
+
+def derive_pairs(pairs: Sequence[Pair], kinds: Sequence[str]) -> list[Pair]:
+    """The ``rotated`` pairs of the related pairs and one ``auto`` pair per target,
+    for the ``kinds`` named, target by target (pairs already there are not
+    repeated)."""
+    have = {(p.target, p.reference, p.kind) for p in pairs}
+    out = []
+    for pair in pairs:
+        if pair.kind == "related" and "rotated" in kinds:
+            key = (pair.target, pair.reference, "rotated")
+            if key not in have:
+                have.add(key)
+                label = rotated_label(pair.reference_label or str(pair.reference))
+                out.append(
+                    Pair(
+                        pair.target,
+                        pair.reference,
+                        "rotated",
+                        None,
+                        pair.target_label,
+                        label,
+                    )
+                )
+        if "auto" in kinds and (pair.target, None, "auto") not in have:
+            have.add((pair.target, None, "auto"))
+            out.append(
+                Pair(pair.target, None, "auto", None, pair.target_label, NO_REFERENCE)
+            )
+    # Target by target: rotated before auto.
+    order = {t: i for i, t in enumerate(dict.fromkeys(p.target for p in out))}
+    return sorted(out, key=lambda p: (order[p.target], p.kind == "auto"))
 
 
 def parse_palettes(text: str | None) -> list[str]:
@@ -319,8 +421,14 @@ def build_pairs_from_dir(
     output_dir: os.PathLike,
     vgg_weights: str = "none",
     feature_size: int = VGG_FEATURE_SIZE,
+    kinds: Sequence[str] | None = None,
+    cache: ImageCache | None = None,
 ) -> tuple[list[Pair], str]:
-    """Builds one related and one independent pair per image of ``data_dir``.
+    """Builds pairs of the photos of ``data_dir``: each photo is a target.
+
+    Each photo is decoded once (through ``cache``, which keeps its evaluation
+    size); unreadable photos are skipped (``cache.skipped``) and the others
+    paired among themselves.
 
     Args:
         data_dir: folder of colour photos (recursive); ``output_dir`` is skipped
@@ -328,51 +436,96 @@ def build_pairs_from_dir(
         output_dir: where distorted copies go (``references/``) without VGG.
         vgg_weights: ``"none"``, ``"imagenet"`` or a weights file path.
         feature_size: VGG19 input side.
+        kinds: the kinds to build, of ``related``, ``independent``,
+            ``rotated``, ``auto`` (default :data:`DIR_KINDS`; ``palette`` is
+            added by :func:`load_pairs`).
+        cache: the evaluation's :class:`ImageCache` (default: a private one).
 
     Returns:
-        (pairs, a sentence saying how they were built). Pairs are ordered
-        target by target: related, then independent.
+        (pairs, a sentence saying how they were built). Order: related, then
+        independent, target by target; then rotated and auto, target by target.
 
     Raises:
-        PairsError: too few images, or VGG19 weights that cannot be had.
+        PairsError: fewer than two readable images, or VGG19 weights that
+            cannot be had.
     """
+    kinds = tuple(DIR_KINDS if kinds is None else kinds)
     root = pathlib.Path(data_dir)
     output_dir = pathlib.Path(output_dir)
-    paths = list_images(root, exclude=output_dir)
-    images = [metrics.load_rgb(p) for p in paths]
+    cache = cache if cache is not None else ImageCache(None)
     use_vgg = bool(vgg_weights) and vgg_weights.lower() != "none"
+    copies = not use_vgg and ("related" in kinds or "rotated" in kinds)
+
+    paths, labels, hists, crops, related = [], [], [], [], []
+    for path in list_images(root, exclude=output_dir):
+        label = _label(path, root)
+        rgb = cache.decode(path, label)
+        if rgb is None:
+            continue  # Unreadable: cache.skipped says why.
+        paths.append(path)
+        labels.append(label)
+        if use_vgg:
+            crops.append(metrics.resize_center_crop(rgb, feature_size))
+        else:
+            hists.append(histogram_features([rgb])[0])  # [441]
+        if copies:
+            name = label.replace("/", "__").rsplit(".", 1)[0] + "_related.png"
+            copy = distorted_copy(rgb)
+            imageio.save_image_atomic(
+                copy, output_dir / REFERENCE_DIR / name, overwrite=True
+            )
+            cache.put(output_dir / REFERENCE_DIR / name, copy)
+            related.append(
+                (output_dir / REFERENCE_DIR / name, f"{REFERENCE_DIR}/{name}")
+            )
+    if len(paths) < 2:
+        skipped = "; ".join(f"{f} ({r})" for f, r in cache.skipped.values())
+        raise PairsError(
+            f"{root}: found {len(paths)} readable image(s); building pairs needs at "
+            f"least two" + (f" (skipped: {skipped})" if skipped else "")
+        )
     if use_vgg:
-        feats = vgg_features(images, vgg_weights, feature_size)
+        feats = vgg_features(crops, vgg_weights, feature_size)
         nearest, farthest = nearest_and_farthest(1.0 - feats @ feats.T)
+        related = [(paths[j], labels[j]) for j in nearest]
         source = SOURCE_VGG.format(path=root, w=vgg_weights)
     else:
-        hists = histogram_features(images)  # [N, 441]
+        hists = np.stack(hists)  # [N, 441]
         similarity = np.minimum(hists[:, None, :], hists[None, :, :]).sum(-1)
-        nearest = None
         _, farthest = nearest_and_farthest(1.0 - similarity)
         source = SOURCE_HIST.format(path=root)
 
     pairs = []
     for i, path in enumerate(paths):
-        label = _label(path, root)
-        if nearest is not None:
-            related = paths[nearest[i]]
-            related_label = _label(related, root)
-        else:
-            name = label.replace("/", "__").rsplit(".", 1)[0] + "_related.png"
-            related = output_dir / REFERENCE_DIR / name
-            imageio.save_image_atomic(
-                distorted_copy(images[i]), related, overwrite=True
+        if "related" in kinds:
+            pairs.append(
+                Pair(path, related[i][0], "related", None, labels[i], related[i][1])
             )
-            related_label = f"{REFERENCE_DIR}/{name}"
-        pairs.append(Pair(path, related, "related", None, label, related_label))
-        independent = paths[farthest[i]]
-        pairs.append(
-            Pair(
-                path, independent, "independent", None, label, _label(independent, root)
+        if "independent" in kinds:
+            j = farthest[i]
+            pairs.append(
+                Pair(path, paths[j], "independent", None, labels[i], labels[j])
             )
+    # The derived kinds come from every target's related pair (its reference is
+    # only needed, and only known, when rotated pairs are asked for).
+    base = [
+        Pair(
+            path,
+            related[i][0] if related else None,
+            "related",
+            None,
+            labels[i],
+            related[i][1] if related else "",
         )
-    return pairs, source
+        for i, path in enumerate(paths)
+    ]
+    pairs += derive_pairs(base, kinds)
+    return pairs, source + _derived_source(kinds)
+
+
+def _derived_source(kinds: Sequence[str]) -> str:
+    text = SOURCE_ROTATED.format(deg=ROTATION_DEG) if "rotated" in kinds else ""
+    return text + (SOURCE_AUTO if "auto" in kinds else "")
 
 
 def load_pairs(
@@ -382,23 +535,57 @@ def load_pairs(
     vgg_weights: str = "none",
     palettes: str | None = None,
     feature_size: int = VGG_FEATURE_SIZE,
+    kinds: Sequence[str] | None = None,
+    cache: ImageCache | None = None,
 ) -> tuple[list[Pair], str]:
     """The pairs from exactly one of ``pairs_csv`` and ``data_dir``, plus palettes.
 
+    Args:
+        pairs_csv, data_dir: the source (exactly one).
+        output_dir: where a folder's distorted related copies go.
+        vgg_weights, feature_size: see :func:`build_pairs_from_dir`.
+        palettes: ``'#a,#b;#c'``: one ``palette`` pair per target.
+        kinds: the kinds to keep or build (:func:`parse_kinds`); None: the
+            CSV's rows, or a folder's :data:`DIR_KINDS`, plus palette pairs
+            when palettes are given.
+        cache: the evaluation's :class:`ImageCache` (folder mode).
+
     Returns:
         (pairs, a sentence saying where they came from and how they were built).
+
+    Raises:
+        PairsError: bad input, or ``palette`` asked for without palettes.
     """
     if bool(pairs_csv) == bool(data_dir):
         raise PairsError("give exactly one of --pairs=CSV and --data_dir=DIR")
     palette_list = parse_palettes(palettes)
+    if kinds is not None:
+        kinds = parse_kinds(kinds)
+        if "palette" in kinds and not palette_list and data_dir:
+            raise PairsError(NEEDS_PALETTES)
+        if "palette" not in kinds:
+            palette_list = []
     if pairs_csv:
         pairs = read_pairs_csv(pairs_csv)
         source = SOURCE_CSV.format(path=pairs_csv)
+        if kinds is not None:
+            derived = derive_pairs(pairs, kinds)
+            pairs = [p for p in pairs if p.kind in kinds]
+            pairs += [p for p in derived if p.kind in kinds]
+            if not pairs:
+                raise PairsError(
+                    f"{pairs_csv}: no pairs of the kinds {','.join(kinds)} (--kinds)"
+                )
+            source += _derived_source(kinds)
     else:
         pairs, source = build_pairs_from_dir(
-            data_dir, output_dir, vgg_weights, feature_size
+            data_dir, output_dir, vgg_weights, feature_size, kinds, cache
         )
     if palette_list:
-        pairs = add_palette_pairs(pairs, palette_list)
+        paper = [p for p in pairs if p.kind in PAPER_KINDS]
+        ours = [p for p in pairs if p.kind not in PAPER_KINDS]
+        if not paper:  # Only derived kinds: palettes follow them.
+            paper, ours = ours, []
+        pairs = add_palette_pairs(paper, palette_list) + ours
         source += SOURCE_PALETTES.format(n=len(palette_list))
     return pairs, source
