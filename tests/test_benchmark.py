@@ -1,4 +1,4 @@
-"""tools/benchmark.py and attention_colorization/benchmarking.py: the quick code
+"""tools/benchmark.py and attention_colorization/benchmarks/: the quick code
 paths of every section on the test config, and the target checks on given numbers.
 
 No wall-clock assertions: timings here only have to be positive and finite.
@@ -17,7 +17,21 @@ import pytest
 import tensorflow as tf
 from conftest import tiny_config
 
-from attention_colorization import benchmarking as bm
+from attention_colorization.benchmarks import (
+    attention_memory,
+    end_to_end,
+    latency,
+    machine,
+    memory,
+    pipeline,
+    runner,
+    synthetic,
+    tflite,
+    workers,
+)
+from attention_colorization.benchmarks import flops as flops_lib
+from attention_colorization.benchmarks import report as report_lib
+from attention_colorization.benchmarks.settings import Settings
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -45,21 +59,21 @@ def _positive(x) -> bool:
     ],
 )
 def test_target_status(measured, op, limit, status):
-    target = bm.Target("t", measured, op, limit)
+    target = report_lib.Target("t", measured, op, limit)
     assert target.status == status
     assert target.mark() == (status if status == "not measured" else f"**{status}**")
 
 
 def test_target_rejects_unknown_comparison():
     with pytest.raises(ValueError, match="op must be one of"):
-        bm.Target("t", 1.0, "==", 1.0)
+        report_lib.Target("t", 1.0, "==", 1.0)
 
 
 def test_latency_target_from_given_numbers():
     # 50 GFLOP in 1 s on a 100 GFLOP/s machine: 50 % >= 40 %.
-    (met,) = bm.latency_targets(50e9, 1.0, 100.0)
+    (met,) = latency.latency_targets(50e9, 1.0, 100.0)
     assert met.measured == pytest.approx(50.0) and met.status == "met"
-    (missed,) = bm.latency_targets(30e9, 1.0, 100.0)
+    (missed,) = latency.latency_targets(30e9, 1.0, 100.0)
     assert missed.measured == pytest.approx(30.0) and missed.status == "missed"
 
 
@@ -79,13 +93,16 @@ def test_attention_target_from_given_numbers():
         },
         {"mode": "chunked", "chunk": 256, "n": 16384, "peak_increase_bytes": 10 * MIB},
     ]
-    (target,) = bm.attention_targets(runs, chunk=1024)
+    (target,) = attention_memory.attention_targets(runs, chunk=1024)
     assert target.measured == pytest.approx(100.0) and target.status == "met"
     runs[0]["peak_increase_bytes"] = 129 * MIB
-    assert bm.attention_targets(runs, chunk=1024)[0].status == "missed"
+    assert attention_memory.attention_targets(runs, chunk=1024)[0].status == "missed"
     # Quick mode measures N = 4096 only: the target is not measured.
     quick = [{"mode": "chunked", "chunk": 1024, "n": 4096, "peak_increase_bytes": 1}]
-    assert bm.attention_targets(quick, chunk=1024)[0].status == "not measured"
+    assert (
+        attention_memory.attention_targets(quick, chunk=1024)[0].status
+        == "not measured"
+    )
 
 
 def test_end_to_end_targets_from_given_numbers():
@@ -101,17 +118,17 @@ def test_end_to_end_targets_from_given_numbers():
         (4096, 4096): run(4.0, 3.0, 2.9),
         (1600, 2560): run(2.0, 1.2, 3.0),
     }
-    peak, ratio, wide_peak, rest = bm.end_to_end_targets(by_size)
+    peak, ratio, wide_peak, rest = end_to_end.end_to_end_targets(by_size)
     assert (peak.status, peak.measured) == ("met", pytest.approx(2.9))
     assert (ratio.status, ratio.measured) == ("met", pytest.approx(4.0))
     assert (wide_peak.status, wide_peak.measured) == ("missed", pytest.approx(3.0))
     assert (rest.status, rest.measured) == ("missed", pytest.approx(60.0))
     by_size[(4096, 4096)] = run(4.5, 3.0, 3.5)
-    peak, ratio, _, _ = bm.end_to_end_targets(by_size)
+    peak, ratio, _, _ = end_to_end.end_to_end_targets(by_size)
     assert peak.status == "missed" and ratio.status == "missed"
     # --quick skips 4096 px.
     del by_size[(4096, 4096)]
-    peak, ratio, _, _ = bm.end_to_end_targets(by_size)
+    peak, ratio, _, _ = end_to_end.end_to_end_targets(by_size)
     assert peak.status == ratio.status == "not measured"
 
 
@@ -121,11 +138,11 @@ def test_tflite_targets_from_given_numbers():
         "float16": {"seconds": 0.12},
         "int8": {"seconds": 0.11},
     }
-    float16, int8 = bm.tflite_targets(0.10, modes)
+    float16, int8 = tflite.tflite_targets(0.10, modes)
     assert (float16.status, float16.measured) == ("met", pytest.approx(1.2))
     assert (int8.status, int8.measured) == ("missed", pytest.approx(1.1))
     modes["int8"] = {"error": "conversion failed"}
-    float16, int8 = bm.tflite_targets(0.09, modes)
+    float16, int8 = tflite.tflite_targets(0.09, modes)
     assert float16.status == "missed" and int8.status == "not measured"
 
 
@@ -139,32 +156,32 @@ def test_pipeline_target_from_given_numbers():
         }
     }
     # The faster stage (10 images/s) is the one the pipeline must feed.
-    (target,) = bm.pipeline_targets(20.0, train)
+    (target,) = pipeline.pipeline_targets(20.0, train)
     assert (target.status, target.measured) == ("met", pytest.approx(2.0))
-    assert bm.pipeline_targets(19.0, train)[0].status == "missed"
+    assert pipeline.pipeline_targets(19.0, train)[0].status == "missed"
     failed = {"float32": {"error": "worker died"}}
-    assert bm.pipeline_targets(19.0, failed)[0].status == "not measured"
+    assert pipeline.pipeline_targets(19.0, failed)[0].status == "not measured"
 
 
 # -------------------------------------------------------- helpers and FLOPs
 
 
 def test_fmt_and_markdown_table():
-    assert bm.fmt(1234.5678) == "1235"
-    assert bm.fmt(0.012345) == "0.0123"
-    assert bm.fmt(7) == "7"
-    assert bm.fmt(None) == "—"
-    lines = bm.markdown_table(["a", "b"], [["x", 1.5], ["y", 2]])
+    assert report_lib.fmt(1234.5678) == "1235"
+    assert report_lib.fmt(0.012345) == "0.0123"
+    assert report_lib.fmt(7) == "7"
+    assert report_lib.fmt(None) == "—"
+    lines = report_lib.markdown_table(["a", "b"], [["x", 1.5], ["y", 2]])
     assert lines == ["| a | b |", "|---|---|", "| x | 1.50 |", "| y | 2 |"]
     with pytest.raises(ValueError):
-        bm.markdown_table(["a", "b"], [["only one"]])
+        report_lib.markdown_table(["a", "b"], [["only one"]])
 
 
 def test_parse_sections():
-    assert bm.parse_sections("") == list(bm.SECTIONS)
-    assert bm.parse_sections("tflite, latency") == ["tflite", "latency"]
+    assert runner.parse_sections("") == list(runner.SECTIONS)
+    assert runner.parse_sections("tflite, latency") == ["tflite", "latency"]
     with pytest.raises(ValueError, match="unknown sections"):
-        bm.parse_sections("latency,gpu")
+        runner.parse_sections("latency,gpu")
 
 
 def test_conv_matmul_flops_of_a_known_graph():
@@ -187,7 +204,7 @@ def test_conv_matmul_flops_of_a_known_graph():
         tf.TensorSpec([1, 4, 4, 6]),
         tf.TensorSpec([4, 4, 4, 6]),  # transposed conv: [kh, kw, out, in]
     ]
-    flops, unknown = bm.conv_matmul_flops(fn.get_concrete_function(*spec).graph)
+    flops, unknown = flops_lib.conv_matmul_flops(fn.get_concrete_function(*spec).graph)
     conv = 2 * (8 * 8 * 4) * (3 * 3 * 3)
     transposed = 2 * (4 * 4 * 6) * (4 * 4 * 4)
     matmul = 2 * (2 * 5) * 3
@@ -201,23 +218,23 @@ def test_conv_matmul_flops_of_a_known_graph():
 
 
 def test_peak_rss_helpers():
-    assert bm.peak_rss_bytes() > 0
-    current = bm.current_rss_bytes()
-    if bm.reset_peak_rss():  # Linux: the peak restarts from the current RSS.
+    assert memory.peak_rss_bytes() > 0
+    current = memory.current_rss_bytes()
+    if memory.reset_peak_rss():  # Linux: the peak restarts from the current RSS.
         block = np.ones(64 * MIB // 8)  # 64 MiB, touched
-        assert bm.peak_rss_bytes() >= current + 48 * MIB
+        assert memory.peak_rss_bytes() >= current + 48 * MIB
         del block
 
 
 def test_synthetic_images():
-    gray = bm.synthetic_gray(40, 72, seed=3)
+    gray = synthetic.synthetic_gray(40, 72, seed=3)
     assert gray.shape == (40, 72) and gray.dtype == np.uint8 and gray.std() > 5
-    rgb = bm.synthetic_photo(16, 24, seed=1)
+    rgb = synthetic.synthetic_photo(16, 24, seed=1)
     assert rgb.shape == (16, 24, 3) and rgb.dtype == np.uint8
 
 
 def test_machine_info():
-    info = bm.machine_info()
+    info = machine.machine_info()
     assert info["cpu"] and info["cores"] >= 1
     assert info["tensorflow"] == tf.__version__
 
@@ -225,9 +242,9 @@ def test_machine_info():
 # ------------------------------------------------ quick code paths, tiny sizes
 
 
-def _tiny_settings(weights) -> bm.Settings:
+def _tiny_settings(weights) -> Settings:
     """Settings.quick_mode's code paths with the test config and tiny sizes."""
-    quick = bm.Settings.quick_mode(weights=str(weights))
+    quick = Settings.quick_mode(weights=str(weights))
     quick.paper_config = tiny_config()
     quick.pipeline_config = tiny_config()
     quick.repeats, quick.warmup, quick.matmul_size = 2, 1, 128
@@ -252,7 +269,9 @@ def _tiny_settings(weights) -> bm.Settings:
 @pytest.fixture(scope="module")
 def tiny_report(tiny_workdir):
     settings = _tiny_settings(tiny_workdir)
-    return bm.run_benchmarks(bm.SECTIONS, settings, "python tools/benchmark.py --quick")
+    return runner.run_benchmarks(
+        runner.SECTIONS, settings, "python tools/benchmark.py --quick"
+    )
 
 
 def _table_rows(lines) -> list[list[str]]:
@@ -262,7 +281,7 @@ def _table_rows(lines) -> list[list[str]]:
 
 def test_every_section_runs(tiny_report):
     report, results = tiny_report
-    assert [r.name for r in results] == list(bm.SECTIONS)
+    assert [r.name for r in results] == list(runner.SECTIONS)
     for r in results:
         assert r.error is None, (r.name, r.error)
         assert r.seconds > 0
@@ -274,12 +293,12 @@ def test_report_header_names_machine_and_command(tiny_report):
     assert report.startswith("# Benchmarks")
     assert "`python tools/benchmark.py --quick`" in report
     assert "quick mode" in report
-    assert bm.cpu_model() in report and tf.__version__ in report
+    assert machine.cpu_model() in report and tf.__version__ in report
     # Every section names the machine and the command again.
-    provenance = f"Measured on {bm.cpu_model()}, "
-    assert report.count(provenance) == len(bm.SECTIONS)
+    provenance = f"Measured on {machine.cpu_model()}, "
+    assert report.count(provenance) == len(runner.SECTIONS)
     assert report.count("by `python tools/benchmark.py --quick`") == 1 + len(
-        bm.SECTIONS
+        runner.SECTIONS
     )
     summary = report.split("## Targets", 1)[1].split("\n## ", 1)[0]
     rows = _table_rows(summary.splitlines())[1:]  # Without the header row.
@@ -317,7 +336,7 @@ def test_attention_section(tiny_report):
     result = dict((r.name, r) for r in tiny_report[1])["attention"]
     runs = result.data["runs"]
     assert [(r["mode"], r["chunk"]) for r in runs] == [("chunked", 16), ("plain", 64)]
-    dim = bm.attention_dim(tiny_config())
+    dim = attention_memory.attention_dim(tiny_config())
     for run in runs:
         assert run["n"] == 64 and run["dim"] == dim
         assert _positive(run["seconds"]) and run["peak_increase_bytes"] >= 0
@@ -381,12 +400,12 @@ def test_pipeline_section(tiny_report):
 
 def test_worker_errors_come_back_as_one_line():
     with pytest.raises(RuntimeError, match="nope worker: KeyError: .unknown worker"):
-        bm.run_worker("nope", {}, timeout=120)
+        workers.run_worker("nope", {}, timeout=120)
 
 
 def test_worker_timeout_keeps_progress():
-    with pytest.raises(bm.WorkerTimeout, match="timed out after") as caught:
-        bm.run_worker("attention", {}, timeout=0.05)
+    with pytest.raises(workers.WorkerTimeout, match="timed out after") as caught:
+        workers.run_worker("attention", {}, timeout=0.05)
     assert caught.value.progress == []
 
 
@@ -398,13 +417,13 @@ def test_partial_train_result_from_progress_records():
         {"stage": 1, "step_seconds": 3.0},
         {"stage": 2, "first_call_seconds": 50.0},
     ]
-    result = bm.partial_train_result(progress, 8, "train_step worker timed out")
+    result = pipeline.partial_train_result(progress, 8, "train_step worker timed out")
     assert set(result["stages"]) == {"1"}
     stage = result["stages"]["1"]
     assert stage["seconds"] == 3.0 and stage["steps_timed"] == 3
     assert stage["images_per_second"] == pytest.approx(8 / 3.0)
     assert "stage 2 first call (trace + step) 50 s" in result["error"]
-    assert bm.partial_train_result([], 8, "x")["error"] == "x; no step finished"
+    assert pipeline.partial_train_result([], 8, "x")["error"] == "x; no step finished"
 
 
 # -------------------------------------------------------------------- tool

@@ -15,8 +15,8 @@ smaller sizes (no 4096 px input, N = 4096 only) and finishes in a few minutes.
 
 The report always goes to stdout; with ``--output`` it is also written there
 (atomically). Each figure comes with the machine (CPU model, cores,
-TensorFlow) and this command. The logic lives in
-``attention_colorization/benchmarking.py``.
+TensorFlow) and this command. The logic lives in the
+``attention_colorization/benchmarks/`` package (one module per section).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from attention_colorization import benchmarking  # noqa: E402
+from attention_colorization import benchmarks  # noqa: E402
 from attention_colorization import workdir as workdir_lib  # noqa: E402
 
 _QUICK = flags.DEFINE_bool(
@@ -46,8 +46,8 @@ _OUTPUT = flags.DEFINE_string(
 )
 _SECTIONS = flags.DEFINE_string(
     "sections",
-    ",".join(benchmarking.SECTIONS),
-    f"Comma-separated sections among {', '.join(benchmarking.SECTIONS)}.",
+    ",".join(benchmarks.SECTIONS),
+    f"Comma-separated sections among {', '.join(benchmarks.SECTIONS)}.",
 )
 
 
@@ -55,20 +55,18 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
-        sections = benchmarking.parse_sections(_SECTIONS.value)
+        sections = benchmarks.parse_sections(_SECTIONS.value)
     except ValueError as error:
         raise app.UsageError(str(error)) from error
     if any(s != "attention" for s in sections):
         try:
-            benchmarking.resolve_weights(_WEIGHTS.value)
+            benchmarks.resolve_weights(_WEIGHTS.value)
         except FileNotFoundError as error:
             sys.exit(f"error: {error}")
-    make = (
-        benchmarking.Settings.quick_mode if _QUICK.value else benchmarking.Settings.full
-    )
+    make = benchmarks.Settings.quick_mode if _QUICK.value else benchmarks.Settings.full
     settings = make(weights=_WEIGHTS.value)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    report, results = benchmarking.run_benchmarks(sections, settings, command)
+    report, results = benchmarks.run_benchmarks(sections, settings, command)
     print(report, flush=True)
     if _OUTPUT.value:
         workdir_lib.atomic_write_text(_OUTPUT.value, report)
