@@ -4,16 +4,26 @@
     attention-colorize --input gray.jpg --reference ref.jpg --output out.png
     attention-colorize --input photos/ --reference ref.jpg --output out/
     attention-colorize --input 'scans/*.png' --palette '#d8a47f,#6b8f71' --output out/
+    attention-colorize --input photos/ --reference ref.jpg --output out/ --skip_existing
 
 Bad input gets one line on stderr and a non-zero exit. In folder mode a bad
-file is reported and skipped, the rest are done, and the exit code is 1 if any
-file failed. Outputs are written to a temporary name, then renamed.
+file is reported and skipped, the rest are done, the failed files and their
+reasons are written to ``failures.csv`` in the output folder, and the exit code
+is 1 if any file failed. A progress bar (rate, time left) goes to stderr when
+it is a terminal, unless ``--quiet``.
+
+Outputs are written to a temporary name, then renamed, and a photo's main
+output is written after its maps and panel: an output that exists is complete.
+So ``--skip_existing`` resumes an interrupted folder run (Ctrl-C: exit 130)
+without redoing the photos that are done.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import glob
+import io
 import os
 import pathlib
 import sys
@@ -23,6 +33,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EXAMPLE_INPUT = "example_gray.png"
 EXAMPLE_REFERENCE = "example_reference.png"
 DEFAULT_OUTPUT_DIR = "colorized"
+FAILURES_FILE = "failures.csv"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,12 +75,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="Replace existing outputs."
     )
     parser.add_argument(
+        "--skip_existing",
+        action="store_true",
+        help="Skip inputs whose output exists (resume an interrupted folder run).",
+    )
+    parser.add_argument(
         "--max_pixels",
         type=int,
         default=None,
         help="Refuse inputs with more pixels than this (decompression-bomb guard).",
     )
-    parser.add_argument("--quiet", action="store_true", help="No progress bar.")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="No progress bar (there is none either when stderr is not a terminal).",
+    )
     return parser
 
 
@@ -99,6 +119,26 @@ def output_path_for(
     return out_dir / rel.with_suffix(".png")
 
 
+def input_root(files, spec: str) -> pathlib.Path:
+    """The folder a folder or glob input's relative paths start from."""
+    if pathlib.Path(spec).is_dir():
+        return pathlib.Path(spec)
+    return pathlib.Path(os.path.commonpath([str(p.parent) for p in files]))
+
+
+def without_outputs(files, root: pathlib.Path, out_dir: pathlib.Path) -> list:
+    """``files`` less those under ``out_dir`` when it is a subfolder of ``root``.
+
+    A folder run writing into a folder inside its input folder
+    (``--input photos --output photos/colorized``) must not take its own
+    results for inputs when it is run again (``--skip_existing``).
+    """
+    root, out = root.resolve(), out_dir.resolve()
+    if out == root or not out.is_relative_to(root):
+        return list(files)
+    return [p for p in files if not p.resolve().is_relative_to(out)]
+
+
 def output_targets(files, spec: str, out_dir, single_target) -> list:
     """The output path of each input, or None where an earlier input has it.
 
@@ -109,10 +149,7 @@ def output_targets(files, spec: str, out_dir, single_target) -> list:
     """
     if single_target is not None:
         return [single_target]
-    if pathlib.Path(spec).is_dir():
-        root = pathlib.Path(spec)
-    else:
-        root = pathlib.Path(os.path.commonpath([str(p.parent) for p in files]))
+    root = input_root(files, spec)
     targets, seen = [], set()
     for source in files:
         target = output_path_for(source, root, out_dir)
@@ -145,13 +182,32 @@ def _alpha_png(alpha):
     return np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
 
 
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # No stderr, or a closed one.
+        return False
+
+
 class _Progress:
-    def __init__(self, total: int, enabled: bool):
+    """A tqdm bar on stderr (count, rate, time left) or none; errors go above it.
+
+    ``initial`` inputs are already done (``--skip_existing``): the bar starts
+    there, and its rate and time left count only this run's photos.
+    """
+
+    def __init__(self, total: int, enabled: bool, initial: int = 0):
         self.bar = None
         if enabled and total > 1:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="image", file=sys.stderr)
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="image",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
 
     def update(self):
         if self.bar is not None:
@@ -197,7 +253,8 @@ def colorize_one(colorizer, source, ref_panels, prepared, palette, target, args)
     maps = {}
     if args.save_maps:
         result, maps = result
-    imageio.save_image_atomic(result, target, overwrite=args.overwrite)
+    # The maps and panel first, the result last: once the result exists, the
+    # photo is complete (what --skip_existing relies on).
     stem = target.with_suffix("")
     if args.save_maps and "alpha" in maps:
         imageio.save_image_atomic(
@@ -220,6 +277,45 @@ def colorize_one(colorizer, source, ref_panels, prepared, palette, target, args)
         imageio.save_image_atomic(
             _hstack(panels, height), f"{stem}_compare.png", overwrite=True
         )
+    imageio.save_image_atomic(result, target, overwrite=args.overwrite)
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def describe_failure(error: BaseException, source) -> tuple[str, str]:
+    """(the stderr line, the ``failures.csv`` reason) of a photo that failed.
+
+    The reason is the one-line message without the photo's path (the file
+    column has it); an unexpected exception keeps its type name.
+    """
+    from attention_colorization import imageio
+
+    if isinstance(error, imageio.ImageError):
+        line = _first_line(str(error))
+    elif isinstance(error, MemoryError):
+        line = f"{source}: out of memory"
+    else:
+        detail = _first_line(str(error))
+        line = f"{source}: {type(error).__name__}" + (f": {detail}" if detail else "")
+    prefix = f"{source}: "
+    reason = line[len(prefix) :] if line.startswith(prefix) else line
+    return f"error: {line}", reason
+
+
+def write_failures(out_dir: pathlib.Path, failures) -> pathlib.Path:
+    """Writes ``failures`` ((file, reason) pairs) to ``out_dir/failures.csv``, atomically."""
+    from attention_colorization.atomic import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["file", "reason"])
+    writer.writerows((str(source), reason) for source, reason in failures)
+    path = out_dir / FAILURES_FILE
+    atomic_write_text(path, buffer.getvalue())
+    return path
 
 
 def run(argv=None) -> int:
@@ -231,6 +327,9 @@ def run(argv=None) -> int:
         parse_palette,
     )
 
+    if args.overwrite and args.skip_existing:
+        print("error: give --overwrite or --skip_existing, not both", file=sys.stderr)
+        return EXIT_USAGE
     palette = None
     if args.palette is not None:
         if args.reference:
@@ -275,6 +374,11 @@ def run(argv=None) -> int:
         except imageio.ImageError as error:
             print(f"error: --output {error}", file=sys.stderr)
             return EXIT_USAGE
+    if many:
+        files = without_outputs(files, input_root(files, args.input), out_dir)
+        if not files:
+            print(f"error: {args.input}: no images found", file=sys.stderr)
+            return EXIT_ERROR
     targets = output_targets(files, args.input, out_dir, single_target)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -287,51 +391,75 @@ def run(argv=None) -> int:
         )
         return EXIT_ERROR
 
+    # --skip_existing: an output that exists is complete (written atomically,
+    # the main output last), so that photo is done.
+    jobs = [
+        (source, target)
+        for source, target in zip(files, targets, strict=True)
+        if not (args.skip_existing and target is not None and target.exists())
+    ]
+    skipped = len(files) - len(jobs)
+    if not many and skipped:
+        print(f"{targets[0]}: exists, skipped (--skip_existing)")
+        return EXIT_OK
+
     try:
         ref_images = [imageio.load_image(r) for r in args.reference]
     except imageio.ImageError as error:
         print(f"error: reference {error}", file=sys.stderr)
         return EXIT_ERROR
 
-    try:
-        colorizer = Colorizer.load(args.weights)
-    except (FileNotFoundError, OSError, ValueError) as error:
-        print(f"error: cannot load weights: {error}", file=sys.stderr)
-        return EXIT_ERROR
-    # Once for the whole folder, not per photo.
-    prepared = colorizer.prepare_references(ref_images) if ref_images else None
+    colorizer = prepared = None
+    if jobs:  # A resumed run with nothing left does not load the model.
+        try:
+            colorizer = Colorizer.load(args.weights)
+        except (FileNotFoundError, OSError, ValueError) as error:
+            print(f"error: cannot load weights: {error}", file=sys.stderr)
+            return EXIT_ERROR
+        # Once for the whole folder, not per photo.
+        prepared = colorizer.prepare_references(ref_images) if ref_images else None
     ref_panels = [_uint8(imageio.to_float_rgb(r)[0]) for r in ref_images]
 
-    progress = _Progress(len(files), enabled=not args.quiet)
-    done, failed, written = 0, 0, []
+    progress = _Progress(
+        len(files), enabled=not args.quiet and _stderr_is_tty(), initial=skipped
+    )
+    failures, written = [], []
     start = time.perf_counter()
-    for source, target in zip(files, targets, strict=True):
-        if target is None:
-            failed += 1
-            progress.write(
-                f"error: {source}: its output name is taken by another input"
-            )
+    finished = False
+    try:
+        for source, target in jobs:
+            try:
+                if target is None:
+                    raise imageio.ImageError(
+                        f"{source}: its output name is taken by another input"
+                    )
+                colorize_one(
+                    colorizer, source, ref_panels, prepared, palette, target, args
+                )
+                written.append(target)
+            # One photo's failure, expected (a bad file) or not, must not stop
+            # a folder run; Ctrl-C (KeyboardInterrupt) does.
+            except Exception as error:  # noqa: BLE001
+                line, reason = describe_failure(error, source)
+                failures.append((source, reason))
+                progress.write(line)
             progress.update()
-            continue
-        try:
-            colorize_one(colorizer, source, ref_panels, prepared, palette, target, args)
-            done += 1
-            written.append(target)
-        except imageio.ImageError as error:
-            failed += 1
-            progress.write(f"error: {error}")
-        except MemoryError:
-            failed += 1
-            progress.write(f"error: {source}: out of memory")
-        progress.update()
-    progress.close()
+        finished = True
+    finally:
+        progress.close()
+        failures_file = _record_failures(out_dir, failures, many, finished)
     elapsed = time.perf_counter() - start
+    done, failed = len(written), len(failures)
     if many or failed:
+        skipped_note = f", {skipped} skipped (output exists)" if skipped else ""
         print(
-            f"{done} colourised, {failed} failed, in {elapsed:.1f} s; results in {out_dir}/"
+            f"{done} colourised, {failed} failed{skipped_note}, in {elapsed:.1f} s; "
+            f"results in {out_dir}/"
         )
     elif written:
         print(f"wrote {written[0]}")
+    if failures_file is not None:
+        print(f"failures listed in {failures_file}")
     if demo and written:
         print(
             f"the bundled example was colourised: {written[0]} "
@@ -340,11 +468,33 @@ def run(argv=None) -> int:
     return EXIT_OK if failed == 0 else EXIT_ERROR
 
 
+def _record_failures(out_dir, failures, many: bool, finished: bool):
+    """Folder runs: writes ``failures.csv``, or removes a stale one after a clean run.
+
+    An interrupted run writes the failures so far and leaves an older list
+    alone when it has none. Returns the file written, or None.
+    """
+    if not many:
+        return None
+    path = out_dir / FAILURES_FILE
+    try:
+        if failures:
+            return write_failures(out_dir, failures)
+        if finished:
+            path.unlink(missing_ok=True)
+    except OSError as error:
+        print(f"error: {path}: {error.strerror or error}", file=sys.stderr)
+    return None
+
+
 def main(argv=None) -> int:
     try:
         sys.exit(run(argv))
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(
+            "interrupted; run again with --skip_existing to resume a folder run",
+            file=sys.stderr,
+        )
         sys.exit(130)
 
 

@@ -3,6 +3,7 @@
 import io
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -222,6 +223,7 @@ def test_glob_keeps_relative_paths_and_reports_name_clashes(
         "a/1.png",
         "b",
         "b/1.png",
+        "failures.csv",
     ]
 
 
@@ -401,3 +403,151 @@ def test_no_arguments_colourises_the_bundled_example(capsys, tmp_path, monkeypat
     # The bundled model puts colour in: the result is not gray.
     rgb = np.asarray(example, np.int16)
     assert np.abs(rgb[..., 0] - rgb[..., 2]).mean() > 5
+
+
+# ------------------------------------------------------- folder runs at scale
+
+
+def _photo_folder(root, count: int) -> pathlib.Path:
+    """``count`` tiny photos, each a different width (so each output names its input)."""
+    folder = root / "photos"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(count):
+        sub = "sub/" if i % 3 == 2 else ""
+        Image.fromarray(synthetic_photo(24, 24 + i, 10 + i)).save(
+            folder / f"{sub}p{i}.png"
+        )
+    return folder
+
+
+def _temporary_files(folder) -> list:
+    return [p for p in folder.rglob("*") if p.name.startswith(".") or ".part" in p.name]
+
+
+def test_interrupted_folder_run_resumes_with_skip_existing(
+    capsys, inputs, tiny_workdir, monkeypatch
+):
+    """Ctrl-C while the 4th of 7 outputs is being written, then --skip_existing.
+
+    The output folder is inside the input folder: the resumed run must not take
+    the first run's results for inputs.
+    """
+    from attention_colorization import Colorizer
+
+    folder = _photo_folder(inputs["root"], 7)
+    out_dir = folder / "colorized"
+    colorized = []  # the input width of every colorize call
+    original_colorize = Colorizer.colorize
+
+    def counting_colorize(self, image, *args, **kwargs):
+        colorized.append(np.asarray(image).shape[1])
+        return original_colorize(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(Colorizer, "colorize", counting_colorize)
+    original_save = Image.Image.save
+    saves = []
+
+    def interrupted_save(self, fp, *args, **kwargs):
+        saves.append(1)
+        if len(saves) == 4:  # Half a PNG, then Ctrl-C.
+            fp.write(b"\x89PNG\r\n\x1a\n half")
+            raise KeyboardInterrupt
+        return original_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", interrupted_save)
+    args = ["--input", folder, "--reference", inputs["ref"], "--output", out_dir]
+    args += ["--weights", tiny_workdir, "--quiet"]
+    with pytest.raises(KeyboardInterrupt):
+        _run(capsys, *args)
+    capsys.readouterr()
+    first = sorted(out_dir.rglob("*.png"))
+    assert len(first) == 3 and len(colorized) == 4
+    assert _temporary_files(out_dir) == []  # The half-written 4th was removed.
+    stamps = {p: p.stat().st_mtime_ns for p in first}
+    monkeypatch.setattr(Image.Image, "save", original_save)
+
+    code, out, err = _run(capsys, *args, "--skip_existing")
+    assert code == 0, err
+    assert "4 colourised, 0 failed, 3 skipped (output exists)" in out
+    # Each photo was colourised once to completion: the 4th twice (interrupted).
+    assert sorted(colorized) == sorted([24 + i for i in range(7)] + [colorized[3]])
+    assert {p: p.stat().st_mtime_ns for p in first} == stamps  # not rewritten
+    outputs = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*"))
+    assert outputs == ["p0.png", "p1.png", "p3.png", "p4.png", "p6.png", "sub"] + [
+        "sub/p2.png",
+        "sub/p5.png",
+    ]
+    for path in out_dir.rglob("*.png"):
+        width = int(path.stem[1:]) + 24
+        assert Image.open(path).size == (width, 24)  # complete, readable PNGs
+    # A third run has nothing left: it does not even load the model.
+    monkeypatch.setattr(Colorizer, "load", None)
+    code, out, _ = _run(capsys, *args, "--skip_existing")
+    assert code == 0 and "0 colourised, 0 failed, 7 skipped" in out
+
+
+def test_failures_csv_lists_the_bad_files(capsys, inputs, tiny_workdir):
+    import csv
+
+    out_dir = inputs["root"] / "out_failures"
+    args = ["--input", inputs["folder"], "--reference", inputs["ref"]]
+    args += ["--output", out_dir, "--weights", tiny_workdir, "--quiet"]
+    code, out, err = _run(capsys, *args)
+    assert code == 1 and err.count("error:") == 1
+    failures = out_dir / "failures.csv"
+    assert f"failures listed in {failures}" in out
+    with open(failures, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["file", "reason"] and len(rows) == 2
+    file, reason = rows[1]
+    assert file == str(inputs["folder"] / "broken.png")
+    assert reason.startswith("not a readable image") and "\n" not in reason
+    assert _temporary_files(out_dir) == []
+    # Fixed, and resumed: only the formerly broken file is done; the stale
+    # failures.csv goes.
+    Image.fromarray(synthetic_photo(30, 30, 9)).save(inputs["folder"] / "broken.png")
+    code, out, err = _run(capsys, *args, "--skip_existing")
+    assert code == 0, err
+    assert "1 colourised, 0 failed, 3 skipped" in out
+    assert not failures.exists()
+    assert Image.open(out_dir / "broken.png").size == (30, 30)
+
+
+def test_progress_bar_on_a_terminal_only(capsys, inputs, tiny_workdir, monkeypatch):
+    args = ["--input", inputs["folder"], "--reference", inputs["ref"]]
+    args += ["--weights", tiny_workdir, "--skip_existing"]
+    # Not a terminal (captured stderr): no bar.
+    code, _, err = _run(capsys, *args, "--output", inputs["root"] / "o1")
+    assert code == 1 and "/4 [" not in err and "%|" not in err
+    monkeypatch.setattr(cli, "_stderr_is_tty", lambda: True)
+    code, _, err = _run(capsys, *args, "--output", inputs["root"] / "o2")
+    assert code == 1
+    # tqdm: count, elapsed<time left, rate (s/image below one a second); the
+    # error line above the bar.
+    bar = r"4/4 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+ ?(image/s|s/image)\]"
+    assert re.search(bar, err), err
+    assert "error:" in err and "broken.png" in err
+    code, _, err = _run(capsys, *args, "--output", inputs["root"] / "o3", "--quiet")
+    assert "/4 [" not in err
+    # Resumed: the bar starts at the photos already done.
+    code, _, err = _run(capsys, *args, "--output", inputs["root"] / "o2")
+    assert re.search(r"3/4 \[", err) and re.search(r"4/4 \[", err), err
+
+
+def test_skip_existing_and_overwrite_conflict(capsys, inputs):
+    code, _, err = _run(
+        capsys, "--input", inputs["gray"], "--overwrite", "--skip_existing"
+    )
+    assert code == 2 and "not both" in err and len(err.strip().splitlines()) == 1
+
+
+def test_skip_existing_single_file(capsys, inputs, monkeypatch):
+    from attention_colorization import Colorizer
+
+    out_file = inputs["root"] / "done.png"
+    out_file.write_bytes(b"kept")
+    monkeypatch.setattr(Colorizer, "load", None)  # Not loaded.
+    code, out, _ = _run(
+        capsys, "--input", inputs["gray"], "--output", out_file, "--skip_existing"
+    )
+    assert code == 0 and "skipped" in out and out_file.read_bytes() == b"kept"
