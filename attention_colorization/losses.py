@@ -71,20 +71,24 @@ def chi_square(h_out, h_ref):
     )
 
 
-def histogram_loss(ab_pred, ref_ab):
+def histogram_loss(ab_pred, ref_ab, return_histograms=False):
     """The colour histogram loss L_hist (Gray2ColorNet): χ² between the
     differentiable 441-bin histograms of the output and of the reference.
 
     Args:
         ab_pred: predicted ab ``[batch, S, S, 2]`` in network units.
         ref_ab: reference ab ``[batch, h, w, 2]`` in network units.
+        return_histograms: also return both histograms (the validation's HIS
+            reuses them).
 
     Returns:
-        Scalar mean over the batch.
+        Scalar mean over the batch; with ``return_histograms`` the tuple
+        ``(loss, h_out [batch, 441], h_ref [batch, 441])``.
     """
     h_out = color.ab_histogram441(color.net_to_ab(_f32(ab_pred)))  # [batch, 441]
     h_ref = color.ab_histogram441(color.net_to_ab(_f32(ref_ab)))  # [batch, 441]
-    return tf.reduce_mean(chi_square(h_out, h_ref))
+    loss = tf.reduce_mean(chi_square(h_out, h_ref))
+    return (loss, h_out, h_ref) if return_histograms else loss
 
 
 class PerceptualWeightsError(RuntimeError):

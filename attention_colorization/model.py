@@ -185,11 +185,10 @@ class Generator(keras.Model):
     def build(self, inputs_shape=None):
         """Builds every sublayer from ``image_size`` (the input shapes are not needed)."""
         s, g = self.image_size, self.grid_size
-        channels = self.feature_extractor.channels
-        sizes = {"conv1": s, "conv2": s // 2, "conv3": s // 4, "conv8": s // 4}
-        feature_shapes = {
-            name: (None, sizes.get(name, s // 8), sizes.get(name, s // 8), c)
-            for name, c in channels.items()
+        strides = self.feature_extractor.strides
+        feature_shapes = {  # [B, S / stride, S / stride, C] per block of F
+            name: (None, s // strides[name], s // strides[name], c)
+            for name, c in self.feature_extractor.channels.items()
         }
         self.feature_extractor.build((None, s, s, 1))
         if self.matcher is None:
@@ -257,9 +256,11 @@ class Generator(keras.Model):
             queries, keys = self._matching_features(
                 l_net, features, ref_l, ref_features, training
             )
+            # The target's queries are embedded once for all K references.
+            query = self.semantic_color.embed(queries)  # [B, N, D]
         for k in range(num_refs):
             c_r, w_r, match = self.semantic_color(
-                queries, keys[k], ref_ab[:, k], loop=attention_loop
+                query, keys[k], ref_ab[:, k], loop=attention_loop
             )  # Eq. 1
             colors.append(c_r)
             confidences.append(w_r)

@@ -125,9 +125,27 @@ class ColorizationGAN(keras.Model):
         }
 
     # ------------------------------------------------------------------ losses
-    def _generator_losses(self, data, outputs, d_fake):
+    @staticmethod
+    def _targets(data):
+        """The batch's L and ab in network units, computed once per step.
+
+        Returns:
+            ``(l_net [B, S, S, 1], ab_true [B, S, S, 2], ref_ab [B, S', S', 2])``
+            float32.
+        """
         l_net = color.l_to_net(tf.cast(data["l"], tf.float32))
         ab_true = color.ab_to_net(tf.cast(data["ab"], tf.float32))
+        ref_ab = color.ab_to_net(tf.cast(data["ref_lab"][..., 1:], tf.float32))
+        return l_net, ab_true, ref_ab
+
+    def _generator_losses(self, l_net, ab_true, ref_ab, outputs, d_fake):
+        """Eq. 7-12 for the generator.
+
+        Returns:
+            ``(total, terms, histograms)``: the weighted sum, each term, and
+            (stage 2) the 441-bin histograms ``{"out": [B, 441], "ref": [B, 441]}``
+            of L_hist, which the validation's HIS reuses (None in stage 1).
+        """
         ab_pred = tf.cast(outputs["ab"], tf.float32)
         zero = tf.constant(0.0, tf.float32)
         terms = {
@@ -141,12 +159,15 @@ class ColorizationGAN(keras.Model):
             "sparse": zero,
             "hist": zero,
         }
+        histograms = None
         if self.stage == 2:
             terms["sparse"] = losses.sparse_loss(outputs["alpha"])  # Eq. 11
-            ref_ab = color.ab_to_net(tf.cast(data["ref_lab"][..., 1:], tf.float32))
-            terms["hist"] = losses.histogram_loss(ab_pred, ref_ab)
+            terms["hist"], h_out, h_ref = losses.histogram_loss(
+                ab_pred, ref_ab, return_histograms=True
+            )
+            histograms = {"out": h_out, "ref": h_ref}
         total = tf.add_n([self.loss_weights[k] * v for k, v in terms.items()])  # Eq. 12
-        return total, terms
+        return total, terms, histograms
 
     def _lab_net(self, l_net, ab_net):
         return tf.concat([l_net, tf.cast(ab_net, l_net.dtype)], axis=-1)
@@ -167,10 +188,8 @@ class ColorizationGAN(keras.Model):
 
     # -------------------------------------------------------------- train/test
     def train_step(self, data):
-        l_net = color.l_to_net(tf.cast(data["l"], tf.float32))
-        real_lab = self._lab_net(
-            l_net, color.ab_to_net(tf.cast(data["ab"], tf.float32))
-        )
+        l_net, ab_true, ref_ab = self._targets(data)
+        real_lab = self._lab_net(l_net, ab_true)
         g_vars = self.stage_variables()
         d_vars = self.discriminator.trainable_variables
 
@@ -183,7 +202,9 @@ class ColorizationGAN(keras.Model):
             # with respect to its own player's variables only.
             d_fake = self.discriminator(fake_lab, training=True)
             d_real = self.discriminator(real_lab, training=True)
-            g_loss, terms = self._generator_losses(data, outputs, d_fake)
+            g_loss, terms, _ = self._generator_losses(
+                l_net, ab_true, ref_ab, outputs, d_fake
+            )
             d_loss = losses.lsgan_discriminator_loss(d_real, d_fake)  # Eq. 10
             g_scaled = self.g_optimizer.scale_loss(_distributed_mean(g_loss))
             d_scaled = self.d_optimizer.scale_loss(_distributed_mean(d_loss))
@@ -201,17 +222,17 @@ class ColorizationGAN(keras.Model):
         return self._results(training=True)
 
     def test_step(self, data):
-        l_net = color.l_to_net(tf.cast(data["l"], tf.float32))
+        l_net, ab_true, ref_ab = self._targets(data)
         outputs = self.generator(
             self._generator_inputs(data), training=False, stage=self.stage
         )
         fake_lab = self._lab_net(l_net, outputs["ab"])
-        real_lab = self._lab_net(
-            l_net, color.ab_to_net(tf.cast(data["ab"], tf.float32))
-        )
+        real_lab = self._lab_net(l_net, ab_true)
         d_fake = self.discriminator(fake_lab, training=False)
         d_real = self.discriminator(real_lab, training=False)
-        g_loss, terms = self._generator_losses(data, outputs, d_fake)
+        g_loss, terms, histograms = self._generator_losses(
+            l_net, ab_true, ref_ab, outputs, d_fake
+        )
         self._trackers["g_loss"].update_state(g_loss)
         self._trackers["d_loss"].update_state(
             losses.lsgan_discriminator_loss(d_real, d_fake)
@@ -220,10 +241,12 @@ class ColorizationGAN(keras.Model):
             self._trackers[name].update_state(value)
         self._update_gate_trackers(outputs)
         ab_pred = color.net_to_ab(tf.cast(outputs["ab"], tf.float32))
-        his = color.histogram_intersection(
-            color.ab_histogram441(ab_pred),
-            color.ab_histogram441(tf.cast(data["ref_lab"][..., 1:], tf.float32)),
-        )
+        if histograms is None:  # stage 1: no L_hist computed them
+            histograms = {
+                "out": color.ab_histogram441(ab_pred),
+                "ref": color.ab_histogram441(color.net_to_ab(ref_ab)),
+            }
+        his = color.histogram_intersection(histograms["out"], histograms["ref"])
         self._trackers["his"].update_state(his)
         lightness = tf.cast(data["l"], tf.float32)
         rgb_pred = color.lab_to_rgb(tf.concat([lightness, ab_pred], axis=-1))

@@ -51,7 +51,7 @@ def get_config():
     config.train.batch_size = 8
     config.train.learning_rate = 2e-4
     config.train.stage1_steps = 0
-    config.train.stage2_steps = 4000
+    config.train.stage2_steps = 2000
     config.train.checkpoint_every_steps = 250
     config.train.log_every_steps = 25
     config.train.image_every_steps = 250

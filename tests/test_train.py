@@ -98,10 +98,19 @@ def test_stage2_sparse_and_hist_terms_enter_total():
     batch = _batch()
     out = gan.generator(gan._generator_inputs(batch), training=False, stage=2)
     d_fake = gan.discriminator(tf.zeros([2, 32, 32, 3]))
-    total, terms = gan._generator_losses(batch, out, d_fake)
+    l_net, ab_true, ref_ab = gan._targets(batch)
+    total, terms, histograms = gan._generator_losses(
+        l_net, ab_true, ref_ab, out, d_fake
+    )
     expected = sum(config.loss[k] * float(v) for k, v in terms.items())
     assert float(total) == pytest.approx(expected, rel=1e-5)
     assert float(terms["sparse"]) > 0 and float(terms["hist"]) > 0
+    # The histograms L_hist used are the output's and the reference's.
+    np.testing.assert_allclose(
+        histograms["ref"],
+        color.ab_histogram441(tf.cast(batch["ref_lab"][..., 1:], tf.float32)),
+        atol=1e-6,
+    )
 
 
 def test_overfit_few_images_halves_l1():

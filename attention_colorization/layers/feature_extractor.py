@@ -84,6 +84,19 @@ class FeatureExtractor(keras.layers.Layer):
         out["conv8"] = self.block8.filters
         return out
 
+    @property
+    def strides(self):
+        """Stride of each output w.r.t. the input, ``{"conv1": 1, ..., "conv8": 4}``.
+
+        Block 8 is upsampled back to block 3's resolution (the attention grid).
+        """
+        out, total = {}, 1
+        for i, (_, _, stride, _) in enumerate(_ENCODER_BLOCKS):
+            total *= stride
+            out[f"conv{i + 1}"] = total
+        out["conv8"] = out["conv3"]
+        return out
+
     def build(self, input_shape):
         shape = tuple(input_shape)
         shapes = []

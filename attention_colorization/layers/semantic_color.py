@@ -48,7 +48,9 @@ class SemanticColorModule(keras.layers.Layer):
 
     Call arguments:
         query_features: list of the target's maps ``[B, h_j, w_j, C_j]`` (any
-            resolutions; the same layers as ``key_features``).
+            resolutions; the same layers as ``key_features``), or their
+            embedding ``[B, G * G, D]`` from :meth:`embed` (so that a target
+            met with K references is embedded once).
         key_features: list of the reference's maps, same channels as
             ``query_features`` (spatial sizes may differ).
         reference_ab: normalised reference ab ``[B, H_r, W_r, 2]`` (any size that
@@ -74,6 +76,10 @@ class SemanticColorModule(keras.layers.Layer):
         confidence_units=32,
         **kwargs,
     ):
+        # No input autocasting: an embedded query ([B, N, D] float32) must not
+        # be rounded to a bfloat16/float16 compute dtype (logits scale by
+        # 1 / tau); every input is cast by the module itself.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -189,7 +195,10 @@ class SemanticColorModule(keras.layers.Layer):
 
     def call(self, query_features, key_features, reference_ab, loop=True):
         g = self.grid_size
-        query = self.embed(query_features)  # [B, N, D]
+        if isinstance(query_features, (list, tuple)):
+            query = self.embed(query_features)  # [B, N, D]
+        else:
+            query = ops.cast(query_features, "float32")  # embedded: [B, N, D]
         key = self.embed(key_features)  # [B, N, D]
         value = resize_to_grid(ops.cast(reference_ab, "float32"), g)  # [B, G, G, 2]
         value = ops.reshape(value, (-1, g * g, 2))  # [B, N, 2]
