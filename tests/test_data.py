@@ -587,3 +587,38 @@ def test_pairs_csv_gives_the_listed_references(photo_dir, hue_dir, tmp_path):
         # ... that travels with its own target.
         np.testing.assert_allclose(batch["l"].numpy(), gray_l[k], atol=0.5)
     assert seen == {0, 1}
+
+
+def test_tfrecords_are_read_once_per_epoch(photo_dir, tmp_path, monkeypatch):
+    from attention_colorization.data import pipeline
+
+    result = write_tfrecords(str(photo_dir), str(tmp_path / "rec" / "t"), num_shards=2)
+    opened = []
+    real = tf.data.TFRecordDataset
+
+    def counting(path, *args, **kwargs):
+        def note(p):
+            opened.append(p.numpy().decode())
+            return p
+
+        path = tf.py_function(note, [path], tf.string)
+        path.set_shape([])
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.tf.data, "TFRecordDataset", counting)
+    config = load_test_config(
+        train_tfrecords=str(tmp_path / "rec" / "t-*-of-*.tfrecord"),
+        val_tfrecords=str(tmp_path / "rec" / "t-*-of-*.tfrecord"),
+        related_prob=0.0,
+        deterministic=True,
+    )
+    n = count_elements(make_dataset(config, "train", batch_size=1, repeat=False))
+    assert n == 8
+    # One training epoch with unrelated references opens each shard once.
+    assert sorted(opened) == sorted(result.shards)
+    opened.clear()
+    batches = list(make_dataset(config, "val", batch_size=1))
+    assert len(batches) == 8 and sorted(opened) == sorted(result.shards)
+    # Unrelated references come from the same pass: each is another photo's.
+    for b in batches:
+        assert not np.allclose(b["ref_lab"].numpy()[..., 0], b["l"].numpy()[..., 0])

@@ -18,7 +18,9 @@ pairs file replaces both by the listed references.
 
 Validation: no shuffle, centre crops, and deterministic references: element ``i``
 is related or not, and distorted, by the stateless seed ``(seed, i)``; its
-unrelated reference is the next image.
+unrelated reference is the next image (TFRecords: the next of its group of
+:data:`RECORD_PAIRING_GROUP`, cyclically, so that every pass reads the records
+once; training pairs records the same way).
 
 Randomness is stateless and keyed on ``(seed, element index)``. With
 ``data.deterministic`` the shuffles are seeded and the element order is kept, so
@@ -69,6 +71,10 @@ INTRA_OP_PARALLELISM = 1
 # Keys drawn from the unrelated-reference stream per element: the first one that
 # is not the target itself is used.
 UNRELATED_CANDIDATES = 2
+# TFRecord sources: consecutive elements of the one (shuffled) record stream are
+# grouped this many at a time; each takes the next one of its group, cyclically,
+# as its unrelated reference, so the records are read once per epoch.
+RECORD_PAIRING_GROUP = 8
 
 
 def to_example(
@@ -251,6 +257,22 @@ def _pick_unrelated(
     return target_key, tf.where(same, candidates[1], candidates[0])
 
 
+def _pair_within_groups(keys: tf.data.Dataset) -> tf.data.Dataset:
+    """``(key, another key)`` pairs from one stream, read once.
+
+    Consecutive keys are grouped :data:`RECORD_PAIRING_GROUP` at a time (the
+    last group may be smaller) and each is paired with the next of its group,
+    cyclically. A group of one pairs a key with itself (the element is then
+    made related).
+    """
+    groups = keys.batch(RECORD_PAIRING_GROUP)  # [<= G]
+
+    def pairs(group):
+        return tf.data.Dataset.from_tensor_slices((group, tf.roll(group, -1, axis=0)))
+
+    return groups.flat_map(pairs)
+
+
 def make_dataset(
     config: ml_collections.ConfigDict,
     split: str = "train",
@@ -381,7 +403,9 @@ def make_dataset(
         ds = pairs.enumerate()
     elif training:
         keys = _key_stream(source, data, training, repeat, shuffle_seed, deterministic)
-        if data.related_prob < 1.0:
+        if data.related_prob < 1.0 and source.kind == "records":
+            ds = _pair_within_groups(keys)  # records carry their bytes: read once
+        elif data.related_prob < 1.0:
             other_seed = (
                 None
                 if shuffle_seed is None
@@ -396,8 +420,11 @@ def make_dataset(
     else:
         # Validation: enumerate one pass, then repeat, so that every pass is equal.
         once = _key_stream(source, data, False, False, None, True)
-        following = once.skip(1).concatenate(once.take(1))  # the next image
-        ds = tf.data.Dataset.zip(once, following).enumerate()
+        if source.kind == "records":
+            ds = _pair_within_groups(once).enumerate()  # one read of the records
+        else:
+            following = once.skip(1).concatenate(once.take(1))  # the next image
+            ds = tf.data.Dataset.zip(once, following).enumerate()
         if repeat:
             ds = ds.repeat()
 
