@@ -88,6 +88,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.train.learning_rate = 2e-5
     config.train.beta_1 = 0.5
     config.train.beta_2 = 0.99
+    config.train.clipnorm = 0.0  # Global gradient-norm clipping; 0 = off (paper).
     config.train.stage1_steps = 2_135_000  # ~10 epochs of 1.28 M images at batch 6.
     config.train.stage2_steps = 2_135_000
     config.train.checkpoint_every_steps = 1000

@@ -51,11 +51,15 @@ def make_checkpoint(generator, discriminator, g_optimizer, d_optimizer, state):
 
 
 def make_optimizer(train_config, policy: str):
-    """Adam (SPEC.md: lr 2e-5, β1 0.5, β2 0.99, no decay); loss scaling under fp16."""
+    """Adam (SPEC.md: lr 2e-5, β1 0.5, β2 0.99, no decay); loss scaling under fp16.
+
+    ``train.clipnorm > 0`` clips the global gradient norm (off in the paper).
+    """
     optimizer = keras.optimizers.Adam(
         learning_rate=train_config.learning_rate,
         beta_1=train_config.beta_1,
         beta_2=train_config.beta_2,
+        global_clipnorm=train_config.clipnorm or None,
     )
     if policy == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
