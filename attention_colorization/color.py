@@ -345,8 +345,10 @@ def soft_encode(
         + tf.reduce_sum(bins**2, axis=-1)[tf.newaxis, :]
     )
     d2 = tf.maximum(d2, 0.0)
-    neg_d2, idx = tf.math.top_k(-d2, k=k)  # [P, k] each
-    weights = tf.exp(neg_d2 / (2.0 * sigma**2))  # [P, k]
+    neg_d2, idx = tf.math.top_k(-d2, k=k)  # [P, k] each, nearest first
+    # Relative to the nearest bin: the same weights after normalisation, but a
+    # value far from every bin (out of gamut) cannot underflow them all to 0.
+    weights = tf.exp((neg_d2 - neg_d2[:, :1]) / (2.0 * sigma**2))  # [P, k]
     weights = weights / tf.reduce_sum(weights, axis=-1, keepdims=True)
     # Scatter the k weights of each row into its 313 bins: segment ids p * 313 + bin.
     rows = tf.shape(flat)[0]

@@ -260,3 +260,18 @@ def test_reference_histogram_pooling_equals_area_resize():
         input_signature=[tf.TensorSpec([None, None, 2], tf.float32)],
     )
     np.testing.assert_allclose(dynamic(ab).numpy(), area, atol=1e-6)
+
+
+def test_soft_encode_far_from_every_bin_stays_finite():
+    # Out-of-gamut ab (e.g. after colour augmentation) lies tens of units from
+    # the nearest bin: Gaussian weights of sigma 5 underflow unless taken
+    # relative to the nearest one.
+    ab = tf.constant([[110.0, -110.0], [-110.0, 110.0], [300.0, 0.0], [0.0, 0.0]])
+    enc = color.soft_encode(ab).numpy()
+    assert np.all(np.isfinite(enc))
+    np.testing.assert_allclose(enc.sum(-1), 1.0, atol=1e-5)
+    bins = color.ab_bins()
+    nearest = np.argmin(((ab.numpy()[:, None] - bins[None]) ** 2).sum(-1), axis=-1)
+    np.testing.assert_array_equal(enc.argmax(-1), nearest)
+    hist = color.reference_histogram(tf.fill([8, 8, 2], 110.0), floor=1e-4)
+    assert np.all(np.isfinite(hist.numpy()))
