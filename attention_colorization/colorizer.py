@@ -142,13 +142,7 @@ class Colorizer:
     def load(cls, path: str | os.PathLike | None = None) -> Colorizer:
         """Loads the bundled demo model (``path=None``), a training workdir, or a
         ``*.weights.h5`` file with its ``config.json`` beside it."""
-        if path is None:
-            path = bundled_weights_dir()
-            if not (path / workdir_lib.WEIGHTS_FILE).is_file():
-                raise FileNotFoundError(
-                    f"the bundled demo weights are missing from {path}; reinstall the "
-                    "package or pass a workdir"
-                )
+        # None, a workdir or a *.weights.h5: weights_path.resolve_weights.
         generator, config = workdir_lib.load_generator(path)
         return cls(generator, config)
 

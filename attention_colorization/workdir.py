@@ -7,7 +7,9 @@
     WORKDIR/tensorboard/validation/
     WORKDIR/model.weights.h5      the final generator weights
 
-A workdir with ``config.json`` and ``model.weights.h5`` is a loadable model.
+A workdir with ``config.json`` and ``model.weights.h5`` is a loadable model;
+:func:`load_generator` takes any model that
+:func:`attention_colorization.weights_path.resolve_weights` finds.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ import pathlib
 import ml_collections
 
 from attention_colorization.atomic import atomic_write_text
+from attention_colorization.weights_path import (  # noqa: F401 (re-exported)
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    ModelPath,
+    resolve_weights,
+)
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.weights.h5"
 CHECKPOINT_DIR = "checkpoints"
 TENSORBOARD_DIR = "tensorboard"
 # Fields that change the network's variables: a resumed run must not change them.
@@ -87,23 +93,26 @@ def save_weights_atomic(model, path: os.PathLike) -> None:
             tmp.unlink()
 
 
-def load_generator(path: os.PathLike):
-    """Builds the generator of a workdir (``config.json`` + ``model.weights.h5``).
+def load_generator(path: os.PathLike | ModelPath | None = None):
+    """Builds a generator and loads its weights.
 
     Args:
-        path: a workdir, or a ``*.weights.h5`` file with ``config.json`` beside it.
+        path: None for the bundled demo model, a workdir (``config.json`` +
+            ``model.weights.h5``), a ``*.weights.h5`` file with ``config.json``
+            beside it, or a :class:`ModelPath` (see
+            :func:`attention_colorization.weights_path.resolve_weights`).
 
     Returns:
         (generator, config).
+
+    Raises:
+        attention_colorization.weights_path.ModelPathError: (a
+            ``FileNotFoundError``) a path that is none of these.
     """
+    model = resolve_weights(path)  # Before importing TensorFlow: fails fast.
     from attention_colorization.model import build_generator
 
-    path = pathlib.Path(path)
-    weights = path / WEIGHTS_FILE if path.is_dir() else path
-    config_path = weights.parent / CONFIG_FILE
-    if not weights.is_file():
-        raise FileNotFoundError(f"no weights file {weights}")
-    config = load_config(config_path)
+    config = load_config(model.config_file)
     generator = build_generator(config)
-    generator.load_weights(str(weights))
+    generator.load_weights(str(model.weights_file))
     return generator, config

@@ -453,4 +453,5 @@ def test_tool_reports_missing_weights(tmp_path):
         timeout=120,
     )
     assert done.returncode != 0
-    assert "no model weights" in done.stderr and "--weights" in done.stderr
+    assert f"error: {tmp_path}: not a model (no model.weights.h5 in it)" in done.stderr
+    assert "expected a training workdir" in done.stderr

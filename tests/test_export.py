@@ -5,6 +5,7 @@ import http.server
 import io
 import json
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -18,14 +19,13 @@ from conftest import synthetic_photo
 from PIL import Image
 
 from attention_colorization import Colorizer, color
+from attention_colorization.export import cli, client
+from attention_colorization.export import saved_model as saved_model_lib
+from attention_colorization.export import tflite as tflite_lib
+from attention_colorization.weights_path import ModelPathError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if (
-    str(ROOT) not in sys.path
-):  # ``export/`` is a folder of the repository, not installed.
-    sys.path.insert(0, str(ROOT))
-
-from export import client, saved_model_lib, tflite_lib  # noqa: E402
+DEMO = ROOT / "attention_colorization" / "weights" / "demo"
 
 # --------------------------------------------------------------------- fixtures
 
@@ -431,30 +431,56 @@ def test_failed_overwrite_keeps_the_old_version(tmp_path, fake_save, monkeypatch
     assert _listing(base) == ["1"]
 
 
-def test_missing_weights_are_reported(tmp_path, monkeypatch):
-    with pytest.raises(FileNotFoundError, match="no weights file"):
-        saved_model_lib.resolve_weights(tmp_path / "nowhere")
-    import attention_colorization.colorizer as colorizer_module
+def test_missing_weights_are_reported(tmp_path):
+    base = tmp_path / "model"
+    with pytest.raises(ModelPathError, match="nowhere: not a model .*expected"):
+        saved_model_lib.export_from_weights(tmp_path / "nowhere", base)
+    assert not base.exists()
 
-    monkeypatch.setattr(colorizer_module, "bundled_weights_dir", lambda: tmp_path)
-    with pytest.raises(FileNotFoundError, match="bundled demo weights.*--weights"):
-        saved_model_lib.resolve_weights(None)
+
+def test_export_command_success_line(tmp_path, tiny_workdir, fake_save, capsys):
+    """``attention-colorize-export saved_model``'s work, the SavedModel write faked."""
+    code = cli.export_saved_model(str(tiny_workdir), str(tmp_path / "m"), version=4)
+    out = capsys.readouterr().out
+    assert code == 0 and len(fake_save) == 1
+    assert re.fullmatch(r"exported .*/m/4 \(\d+\.\d MB\) in \d+ s\n", out), out
+    assert _listing(tmp_path / "m") == ["4"]
+    code = cli.export_saved_model(str(tiny_workdir), str(tmp_path / "m"), version=4)
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error:") and "--overwrite" in err
 
 
 @pytest.mark.parametrize(
-    "script, args",
+    "command, args",
     [
-        ("saved_model.py", ["--weights=/nonexistent/run", "--export_dir={tmp}/m"]),
-        ("tflite.py", ["--saved_model={tmp}/none", "--output={tmp}/m.tflite"]),
+        (
+            ["export/saved_model.py"],
+            ["--weights=/nonexistent/run", "--export_dir={tmp}/m"],
+        ),
+        (["export/tflite.py"], ["--saved_model={tmp}/none", "--output={tmp}/m.tflite"]),
+        (
+            ["-m", "attention_colorization.export", "tflite"],
+            ["--weights={tmp}", "--output={tmp}/m.tflite"],
+        ),
+        (
+            ["export/client.py"],
+            [f"--gray={DEMO / 'example_gray.png'}", "--output=o.png"]
+            + [f"--reference={DEMO / 'example_reference.png'}"]
+            + ["--saved_model={tmp}/none"],
+        ),
     ],
 )
-def test_entry_points_fail_with_one_line(tmp_path, script, args):
-    cmd = [sys.executable, str(ROOT / "export" / script)]
+def test_entry_points_fail_with_one_line(tmp_path, command, args):
+    """The clone's thin scripts and the package command: one line, nothing written."""
+    cmd = [
+        sys.executable,
+        *(str(ROOT / c) if c.endswith(".py") else c for c in command),
+    ]
     cmd += [a.format(tmp=tmp_path) for a in args]
     result = subprocess.run(
         cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
-    assert result.returncode == 1
+    assert result.returncode == 1, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr[-2000:]
     assert "Traceback" not in result.stderr

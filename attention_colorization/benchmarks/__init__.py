@@ -32,7 +32,8 @@ Modules:
     RSS by input size, the network pass (``Colorizer._run``) timed separately
     from the rest.
   * ``tflite`` (:mod:`.tflite`): latency and size of each TFLite quantisation
-    vs the Keras function (needs ``export/tflite_lib.py``).
+    vs the Keras function (needs :mod:`attention_colorization.export.tflite`
+    and the ``[export]`` extra).
   * ``pipeline`` (:mod:`.pipeline`): input pipeline vs training step
     throughput; steps/s by precision policy.
 

@@ -46,7 +46,7 @@ class Settings:
             end to end.
         reference_size: side of the square reference.
         tflite_modes: quantisations converted.
-        tflite_calibration: int8 calibration pairs (None: all of tflite_lib's).
+        tflite_calibration: int8 calibration pairs (None: all of export.tflite's).
         pipeline_config: configuration of the input pipeline / training steps.
         pipeline_batches / pipeline_warmup: batches timed / pulled before.
         train_steps / train_warmup: training steps timed / run before, per stage.
@@ -130,16 +130,15 @@ class Settings:
 
 
 def resolve_weights(weights) -> pathlib.Path:
-    """``weights`` or the bundled demo model; raises FileNotFoundError with a hint."""
-    from attention_colorization import workdir as workdir_lib
+    """``weights`` (a workdir or ``*.weights.h5``) or the bundled demo model.
 
-    # colorizer.bundled_weights_dir(), without importing TensorFlow (fast errors).
-    bundled = PACKAGE_DIR / "weights" / "demo"
-    path = pathlib.Path(weights) if weights else bundled
-    weights_file = path / workdir_lib.WEIGHTS_FILE if path.is_dir() else path
-    if not weights_file.is_file():
-        raise FileNotFoundError(
-            f"no model weights at {weights_file}; pass --weights=WORKDIR (a "
-            "training workdir or a *.weights.h5 file with config.json beside it)"
-        )
-    return path
+    See :func:`attention_colorization.weights_path.resolve_weights` (no
+    TensorFlow import: a wrong path fails fast).
+
+    Raises:
+        attention_colorization.weights_path.ModelPathError: (a
+            ``FileNotFoundError``) not a model.
+    """
+    from attention_colorization.weights_path import resolve_weights as resolve
+
+    return resolve(weights).path

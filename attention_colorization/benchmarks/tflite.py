@@ -1,14 +1,14 @@
 """Section 4: latency and size of each TFLite quantisation vs the Keras function.
 
-Needs ``export/tflite_lib.py`` (the repository's top-level ``export`` package);
-without it the section says it is not available.
+Needs :mod:`attention_colorization.export.tflite` and the LiteRT interpreter
+(``ai-edge-litert``, in the ``[export]`` extra); without them the section says
+it is not available.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 import time
 
 import numpy as np
@@ -20,11 +20,7 @@ from attention_colorization.benchmarks.report import (
     Target,
     markdown_table,
 )
-from attention_colorization.benchmarks.settings import (
-    REPO_ROOT,
-    Settings,
-    resolve_weights,
-)
+from attention_colorization.benchmarks.settings import Settings, resolve_weights
 from attention_colorization.benchmarks.synthetic import synthetic_gray, synthetic_photo
 from attention_colorization.benchmarks.timing import median_seconds
 
@@ -67,40 +63,16 @@ TFLITE_API = (
 )
 
 
-def _load_repo_export_package() -> bool:
-    """Imports the repository's top-level ``export`` package from its folder.
-
-    ``export`` is not installed (only ``attention_colorization`` is), so it is
-    importable only from the repository root; this loads it by file location
-    instead, leaving the import path alone. Returns False without the folder.
-    """
-    init = REPO_ROOT / "export" / "__init__.py"
-    if not init.is_file():
-        return False
-    spec = importlib.util.spec_from_file_location(
-        "export", init, submodule_search_locations=[str(init.parent)]
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["export"] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules["export"]
-        raise
-    return True
+LITERT_MODULE = "ai_edge_litert"
 
 
 def load_tflite_lib():
-    """``export.tflite_lib`` if it exists with the API this section uses, else None."""
+    """:mod:`attention_colorization.export.tflite` if it and LiteRT are importable
+    and it has the API this section uses, else None."""
+    if importlib.util.find_spec(LITERT_MODULE) is None:
+        return None
     try:
-        module = importlib.import_module("export.tflite_lib")
-    except ModuleNotFoundError as error:
-        if error.name != "export" or not _load_repo_export_package():
-            return None
-        try:
-            module = importlib.import_module("export.tflite_lib")
-        except ImportError:
-            return None
+        module = importlib.import_module("attention_colorization.export.tflite")
     except ImportError:
         return None
     if not all(hasattr(module, name) for name in TFLITE_API):
@@ -122,14 +94,15 @@ def tflite_latency(
 
     Returns:
         ``{"image_size", "threads", "keras_seconds", "modes": {mode: {"seconds",
-        "bytes"}}}``, or ``{"available": False}`` without ``export/tflite_lib.py``.
+        "bytes"}}}``, or ``{"available": False}`` without it (see
+        :func:`load_tflite_lib`).
     """
     import tensorflow as tf
 
     lib = load_tflite_lib()
     if lib is None:
         return {"available": False}
-    from export import saved_model_lib
+    from attention_colorization.export import saved_model as saved_model_lib
 
     module = saved_model_lib.load_module(weights)
     concrete, keep, size = lib.mobile_function_from_module(module)
@@ -192,8 +165,8 @@ def tflite_section(settings: Settings) -> SectionResult:
     result.data = m
     if not m["available"]:
         result.lines.append(
-            "not available: `export/tflite_lib.py` is missing or lacks "
-            f"{', '.join(TFLITE_API)}."
+            "not available: needs `attention_colorization.export.tflite` and "
+            f"LiteRT (`pip install '.[export]'`, `{LITERT_MODULE}`)."
         )
         return result
     rows = [["Keras (tf.function, CPU)", 1000 * m["keras_seconds"], "—", "1.00"]]
@@ -215,9 +188,10 @@ def tflite_section(settings: Settings) -> SectionResult:
     result.lines += [
         "",
         f"Model: {weights}, fixed size {m['image_size']} px, one reference: the "
-        "`mobile_ab` function of `export/saved_model_lib.ColorizerModule` (uint8 "
-        "gray and reference in, ab out; colour conversion and the reference "
-        "histogram in the graph), converted by `export/tflite_lib.convert`. "
+        "`mobile_ab` function of "
+        "`attention_colorization.export.saved_model.ColorizerModule` (uint8 gray "
+        "and reference in, ab out; colour conversion and the reference histogram "
+        "in the graph), converted by `attention_colorization.export.tflite.convert`. "
         f"LiteRT interpreter with {m['threads']} threads (the machine's cores, as "
         f"TensorFlow uses); median of {settings.tflite_repeats} calls.",
     ]

@@ -1,4 +1,7 @@
-"""Converts the colouriser to a fixed-size TFLite (LiteRT) model (library of tflite.py).
+"""Converts the colouriser to a fixed-size TFLite (LiteRT) model.
+
+The library of ``attention-colorize-export tflite`` (see
+:mod:`attention_colorization.export.cli`):
 
     fn, owner, size = mobile_function_from_saved_model("/models/colorizer/1")
     tflite_bytes = convert(fn, owner, quantize="float16")
@@ -101,16 +104,21 @@ def mobile_function_from_saved_model(
     """The fixed-size mobile function of an exported SavedModel version folder.
 
     Args:
-        saved_model_dir: ``BASE/N`` written by ``export/saved_model.py``.
+        saved_model_dir: ``BASE/N`` written by ``attention-colorize-export
+            saved_model``.
         image_size: the mobile model's input size, a multiple of the network's
             S (default S).
 
     Returns:
         (concrete function, trackable object to keep alive, image size).
+
+    Raises:
+        attention_colorization.weights_path.ModelPathError: not a SavedModel.
+        TFLiteExportError: a SavedModel without ``mobile_ab``, or a bad size.
     """
-    path = pathlib.Path(saved_model_dir)
-    if not (path / "saved_model.pb").is_file():
-        raise TFLiteExportError(f"{path}: not a SavedModel folder (no saved_model.pb)")
+    from attention_colorization.weights_path import SAVED_MODEL, resolve_weights
+
+    path = resolve_weights(saved_model_dir, accept=(SAVED_MODEL,)).path
     loaded = tf.saved_model.load(str(path))
     if not hasattr(loaded, "mobile_ab"):
         raise TFLiteExportError(f"{path}: has no mobile_ab function (re-export it)")
@@ -120,11 +128,26 @@ def mobile_function_from_saved_model(
     return concrete, loaded, int(concrete.inputs[0].shape[1])
 
 
-def mobile_function_from_weights(weights: os.PathLike, image_size: int | None = None):
-    """Like :func:`mobile_function_from_saved_model`, from a workdir's Keras weights."""
-    from export import saved_model_lib
+def mobile_function_from_weights(weights=None, image_size: int | None = None):
+    """Like :func:`mobile_function_from_saved_model`, from any model.
 
-    return mobile_function_from_module(saved_model_lib.load_module(weights), image_size)
+    Args:
+        weights: None (the bundled demo model), a workdir, a ``*.weights.h5``
+            file or a SavedModel version folder (see
+            :func:`attention_colorization.weights_path.resolve_weights`).
+        image_size: see :func:`mobile_function_from_saved_model`.
+    """
+    from attention_colorization.export import saved_model as saved_model_lib
+    from attention_colorization.weights_path import (
+        ALL_KINDS,
+        SAVED_MODEL,
+        resolve_weights,
+    )
+
+    model = resolve_weights(weights, accept=ALL_KINDS)
+    if model.kind == SAVED_MODEL:
+        return mobile_function_from_saved_model(model.path, image_size)
+    return mobile_function_from_module(saved_model_lib.load_module(model), image_size)
 
 
 def mobile_function_from_module(module, image_size: int | None = None):
@@ -134,7 +157,7 @@ def mobile_function_from_module(module, image_size: int | None = None):
     (int8) cannot read the Keras variables of an in-memory module (it fails on
     READ_VARIABLE), while a saved and reloaded one has them frozen.
     """
-    from export import saved_model_lib
+    from attention_colorization.export import saved_model as saved_model_lib
 
     with tempfile.TemporaryDirectory(prefix="colorizer-tflite-") as tmp:
         saved_model_lib.save_module(module, tmp)

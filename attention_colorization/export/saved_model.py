@@ -1,4 +1,7 @@
-"""Exports the colouriser as a TensorFlow Serving SavedModel (library of saved_model.py).
+"""Exports the colouriser as a TensorFlow Serving SavedModel.
+
+The library of ``attention-colorize-export saved_model`` (see
+:mod:`attention_colorization.export.cli`):
 
     module = ColorizerModule(generator, config)
     path = export_saved_model(module, "/models/colorizer")  # -> /models/colorizer/1
@@ -24,7 +27,7 @@ The exported folder ``BASE/N`` holds:
 The SavedModel is written by ``keras.export.ExportArchive`` (:func:`save_module`)
 so that it also runs the way TF Serving loads it: graph mode, the MetaGraph's
 restore op, then ``session.run`` by tensor names (as ``saved_model_cli run``
-does, and ``export/client.py --saved_model``).
+does, and ``attention-colorize-client --saved_model``).
 
 Versions are written atomically: the SavedModel is built in ``BASE/.tmp-N-*``
 (a name TF Serving ignores) and renamed to ``BASE/N`` only when complete.
@@ -374,8 +377,8 @@ def export_saved_model(
     return final
 
 
-def load_module(weights: os.PathLike) -> ColorizerModule:
-    """A :class:`ColorizerModule` from a workdir or ``*.weights.h5`` path."""
+def load_module(weights=None) -> ColorizerModule:
+    """A :class:`ColorizerModule` of a model (see ``workdir.load_generator``)."""
     from attention_colorization import workdir as workdir_lib
 
     generator, config = workdir_lib.load_generator(weights)
@@ -387,30 +390,6 @@ def directory_size(path: os.PathLike) -> int:
     return sum(p.stat().st_size for p in pathlib.Path(path).rglob("*") if p.is_file())
 
 
-def resolve_weights(weights: os.PathLike | None) -> pathlib.Path:
-    """``--weights`` or, when empty, the bundled demo model; checked to exist."""
-    from attention_colorization import workdir as workdir_lib
-    from attention_colorization.colorizer import bundled_weights_dir
-
-    if not weights:
-        path = bundled_weights_dir()
-        if not (path / workdir_lib.WEIGHTS_FILE).is_file():
-            raise FileNotFoundError(
-                f"the bundled demo weights are missing from {path}; pass "
-                "--weights=WORKDIR (a training workdir or a *.weights.h5 file)"
-            )
-        return path
-    path = pathlib.Path(weights)
-    weights_file = path / workdir_lib.WEIGHTS_FILE if path.is_dir() else path
-    if not weights_file.is_file():
-        raise FileNotFoundError(f"--weights: no weights file {weights_file}")
-    if not (weights_file.parent / workdir_lib.CONFIG_FILE).is_file():
-        raise FileNotFoundError(
-            f"--weights: no {workdir_lib.CONFIG_FILE} beside {weights_file}"
-        )
-    return path
-
-
 def export_from_weights(
     weights: os.PathLike | None,
     export_dir: os.PathLike,
@@ -418,6 +397,19 @@ def export_from_weights(
     overwrite: bool = False,
     model_name: str = DEFAULT_MODEL_NAME,
 ) -> pathlib.Path:
-    """The command's work: load the generator, export ``export_dir/version``."""
+    """The command's work: load the generator, export ``export_dir/version``.
+
+    Args:
+        weights: None (the bundled demo model), a workdir or a ``*.weights.h5``
+            file (see :func:`attention_colorization.weights_path.resolve_weights`);
+            checked before TensorFlow builds anything.
+        export_dir, version, overwrite, model_name: see :func:`export_saved_model`.
+
+    Raises:
+        attention_colorization.weights_path.ModelPathError: not a model.
+        ExportError: a refused version.
+    """
+    from attention_colorization.weights_path import resolve_weights
+
     module = load_module(resolve_weights(weights))
     return export_saved_model(module, export_dir, version, overwrite, model_name)

@@ -1,0 +1,15 @@
+"""Export and deployment: a TF Serving SavedModel, its client, and TFLite.
+
+Modules (TensorFlow is imported only by those that need it):
+
+* :mod:`~attention_colorization.export.saved_model`: the SavedModel with its
+  signatures, warm-up requests and atomic versions;
+* :mod:`~attention_colorization.export.tflite`: the fixed-size TFLite model
+  and its quantisations;
+* :mod:`~attention_colorization.export.client`: the TF Serving client (REST,
+  gRPC, or a SavedModel answering in-process);
+* :mod:`~attention_colorization.export.cli`: the ``attention-colorize-export``
+  command (subcommands ``saved_model`` and ``tflite``).
+
+Needs the ``[export]`` extra (``pip install "attention-colorization[export]"``).
+"""

@@ -1,0 +1,302 @@
+r"""The ``attention-colorize-export`` command: ``saved_model`` or ``tflite``.
+
+    attention-colorize-export saved_model --export_dir=/models/colorizer \
+        [--weights=MODEL] [--version=N] [--overwrite] [--model_name=colorizer]
+    attention-colorize-export tflite --saved_model=/models/colorizer/1 \
+        --output=colorizer.tflite [--quantize=none|float16|dynamic|int8] \
+        [--image_size=S]
+    attention-colorize-export tflite --weights=WORKDIR --output=m.tflite \
+        --quantize=int8
+    attention-colorize-export SUBCOMMAND --help
+
+The first argument picks the subcommand; the rest are its absl flags (each
+subcommand defines only its own). ``python -m attention_colorization.export``
+and, from a clone, ``python export/saved_model.py`` / ``python
+export/tflite.py`` run the same code. The work is in
+:func:`export_saved_model` and :func:`export_tflite` (plain functions that
+return the exit status); errors are one line on stderr, status 1.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import time
+from collections.abc import Callable
+
+from absl import app, flags
+
+from attention_colorization.weights_path import (
+    ALL_KINDS,
+    SAVED_MODEL,
+    ModelPathError,
+    resolve_weights,
+)
+
+PROGRAM = "attention-colorize-export"
+QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")  # = tflite.QUANTIZE_MODES
+
+SAVED_MODEL_DOC = rf"""Exports the colouriser as a versioned TF Serving SavedModel.
+
+    {PROGRAM} saved_model --export_dir=/models/colorizer \
+        [--weights=MODEL] [--version=N] [--overwrite] [--model_name=colorizer]
+
+Writes EXPORT_DIR/N (N: the next free version unless given) atomically, with
+the signatures serving_default (uint8 arrays) and colorize_bytes (encoded
+images), mobile_ab for the TFLite exporter, and TF Serving warm-up requests.
+--weights: a training workdir or a *.weights.h5 file with config.json beside
+it (default: the bundled demo model). Check a version the way TF Serving
+loads it:
+
+    saved_model_cli run --dir EXPORT_DIR/N --tag_set serve \
+        --signature_def serving_default --inputs 'gray=g.npy;reference=r.npy'
+"""
+
+TFLITE_DOC = rf"""Converts the colouriser to a fixed-size TFLite (LiteRT) model, builtin ops only.
+
+    {PROGRAM} tflite --saved_model=/models/colorizer/1 \
+        --output=colorizer.tflite [--quantize=none|float16|dynamic|int8] \
+        [--image_size=S]
+    {PROGRAM} tflite --weights=WORKDIR \
+        --output=colorizer_int8.tflite --quantize=int8
+
+Signature serving_default: gray uint8 [1, S, S, 1], reference uint8
+[1, S, S, 3] -> ab float32 [1, S, S, 2] (Lab units). Give --saved_model (a
+version folder written by the saved_model subcommand) or --weights (a
+workdir, a *.weights.h5 file or a SavedModel version folder; default: the
+bundled demo model). --image_size must be a multiple of the network's size S
+(default S). int8 calibration needs scikit-image (in the [export] extra).
+"""
+
+USAGE = f"""usage: {PROGRAM} SUBCOMMAND [--flags]
+
+Subcommands:
+  saved_model   a versioned TF Serving SavedModel (EXPORT_DIR/N)
+  tflite        a fixed-size TFLite model (float32, float16, dynamic or int8)
+
+'{PROGRAM} SUBCOMMAND --help' lists a subcommand's flags.
+"""
+
+
+def _quiet_tensorflow() -> None:
+    """TensorFlow's C++ info lines and absl's info logs off (call before importing TF)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from absl import logging
+
+    logging.set_verbosity(logging.WARNING)
+
+
+# ------------------------------------------------------------------- commands
+
+
+def export_saved_model(
+    weights: str | None,
+    export_dir: str,
+    version: int | None = None,
+    overwrite: bool = False,
+    model_name: str = "colorizer",
+) -> int:
+    """``saved_model``: exports ``export_dir/version``; returns the exit status.
+
+    The model is found (:func:`attention_colorization.weights_path.resolve_weights`)
+    before TensorFlow is imported, so a wrong path fails in a moment.
+    """
+    start = time.time()
+    try:
+        model = resolve_weights(weights)
+    except ModelPathError as error:
+        return _fail(error)
+    _quiet_tensorflow()
+    from attention_colorization.export import saved_model as saved_model_lib
+
+    try:
+        path = saved_model_lib.export_from_weights(
+            model, export_dir, version, overwrite, model_name
+        )
+    except (saved_model_lib.ExportError, FileNotFoundError, ValueError) as error:
+        return _fail(error)
+    size = saved_model_lib.directory_size(path) / 1e6
+    print(f"exported {path} ({size:.1f} MB) in {time.time() - start:.0f} s")
+    return 0
+
+
+def export_tflite(
+    output: str,
+    saved_model: str | None = None,
+    weights: str | None = None,
+    quantize: str = "none",
+    image_size: int | None = None,
+) -> int:
+    """``tflite``: converts a SavedModel or a model to ``output``; returns the exit status."""
+    start = time.time()
+    if saved_model and weights:
+        return _fail("give --saved_model or --weights, not both")
+    try:
+        if saved_model:
+            model = resolve_weights(saved_model, accept=(SAVED_MODEL,))
+        else:
+            model = resolve_weights(weights, accept=ALL_KINDS)
+    except ModelPathError as error:
+        return _fail(error)
+    _quiet_tensorflow()
+    from attention_colorization.export import tflite as tflite_lib
+
+    try:
+        if model.kind == SAVED_MODEL:
+            concrete, owner, size = tflite_lib.mobile_function_from_saved_model(
+                model.path, image_size
+            )
+        else:
+            concrete, owner, size = tflite_lib.mobile_function_from_weights(
+                model, image_size
+            )
+        flatbuffer = tflite_lib.convert(concrete, owner, quantize)
+        tflite_lib.write_atomic(flatbuffer, pathlib.Path(output))
+    except (tflite_lib.TFLiteExportError, FileNotFoundError, ValueError) as error:
+        return _fail(error)
+    print(
+        f"wrote {output} ({len(flatbuffer) / 1e6:.2f} MB, {quantize}, "
+        f"{size}x{size}) in {time.time() - start:.0f} s"
+    )
+    return 0
+
+
+def _fail(error: Exception | str) -> int:
+    """Prints ``error: ...`` (one line) on stderr; returns the exit status 1."""
+    print(f"error: {error}", file=sys.stderr)
+    return 1
+
+
+# ---------------------------------------------------------------------- flags
+
+
+def _saved_model_flags(module_name: str) -> Callable[[list[str]], int]:
+    """Defines the ``saved_model`` flags (``module_name``'s); returns its main."""
+    weights = flags.DEFINE_string(
+        "weights",
+        None,
+        "A workdir or *.weights.h5 file (default: the bundled demo model).",
+        module_name=module_name,
+    )
+    export_dir = flags.DEFINE_string(
+        "export_dir",
+        None,
+        "The model's base folder; versions go to EXPORT_DIR/N.",
+        module_name=module_name,
+    )
+    version = flags.DEFINE_integer(
+        "version", None, "Version number (default: next free).", module_name=module_name
+    )
+    overwrite = flags.DEFINE_bool(
+        "overwrite", False, "Replace an existing version.", module_name=module_name
+    )
+    model_name = flags.DEFINE_string(
+        "model_name",
+        "colorizer",
+        "Model name written into the warm-up requests.",
+        module_name=module_name,
+    )
+    flags.mark_flag_as_required("export_dir")
+
+    def main(argv: list[str]) -> int:
+        _no_arguments(argv)
+        return export_saved_model(
+            weights.value,
+            export_dir.value,
+            version.value,
+            overwrite.value,
+            model_name.value,
+        )
+
+    return main
+
+
+def _tflite_flags(module_name: str) -> Callable[[list[str]], int]:
+    """Defines the ``tflite`` flags (``module_name``'s); returns its main."""
+    saved_model = flags.DEFINE_string(
+        "saved_model",
+        None,
+        "A SavedModel version folder (from saved_model).",
+        module_name=module_name,
+    )
+    weights = flags.DEFINE_string(
+        "weights",
+        None,
+        "Instead: a workdir, *.weights.h5 file or SavedModel (default: the demo model).",
+        module_name=module_name,
+    )
+    output = flags.DEFINE_string(
+        "output", None, "The .tflite file to write.", module_name=module_name
+    )
+    quantize = flags.DEFINE_enum(
+        "quantize",
+        "none",
+        list(QUANTIZE_MODES),
+        "Post-training quantisation.",
+        module_name=module_name,
+    )
+    image_size = flags.DEFINE_integer(
+        "image_size",
+        None,
+        "Input size, a multiple of the network's size (default: it).",
+        module_name=module_name,
+    )
+    flags.mark_flag_as_required("output")
+
+    def main(argv: list[str]) -> int:
+        _no_arguments(argv)
+        return export_tflite(
+            output.value,
+            saved_model.value,
+            weights.value,
+            quantize.value,
+            image_size.value,
+        )
+
+    return main
+
+
+def _no_arguments(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+
+
+SUBCOMMANDS = {
+    "saved_model": (_saved_model_flags, SAVED_MODEL_DOC),
+    "tflite": (_tflite_flags, TFLITE_DOC),
+}
+
+
+# ----------------------------------------------------------------------- main
+
+
+def run(subcommand: str, argv: list[str]) -> None:
+    """Runs one subcommand as an absl app (``argv``: its flags); exits.
+
+    Defines only that subcommand's flags (once per process), and makes its
+    description the usage text that absl prints for ``--help`` and flag
+    errors (absl reads it from the ``__main__`` module).
+    """
+    define, doc = SUBCOMMANDS[subcommand]
+    # absl's --help lists the flags of the module named sys.argv[0].
+    main = define(sys.argv[0])
+    sys.modules["__main__"].__doc__ = doc
+    app.run(main, argv=[f"{PROGRAM} {subcommand}", *argv])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``attention-colorize-export`` console script: ``SUBCOMMAND [--flags]``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="", file=sys.stdout if argv else sys.stderr)
+        sys.exit(0 if argv else 2)
+    if argv[0] not in SUBCOMMANDS:
+        print(
+            f"error: unknown subcommand {argv[0]!r}; expected one of "
+            f"{', '.join(SUBCOMMANDS)}\n\n{USAGE}",
+            end="",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    run(argv[0], argv[1:])

@@ -1,1 +1,0 @@
-"""Export and deployment: TF Serving SavedModel, its client, TFLite (see BUILD.md)."""
