@@ -488,6 +488,7 @@ def test_tool_builds_the_corpus_and_the_example_pair(cache, tmp_path):
             f"--output_dir={tmp_path / 'out'}",
             f"--cache_dir={cache}",
             f"--example_dir={tmp_path / 'example'}",
+            "--example_photo=plasma_Path",
             "--composite_size=128",
             "--max_side=320",
             "--min_object_side=48",
@@ -510,3 +511,7 @@ def test_tool_builds_the_corpus_and_the_example_pair(cache, tmp_path):
     ]
     with Image.open(tmp_path / "example/example_gray.png") as im:
         assert im.mode == "L"
+        gray_size = im.size
+    # Two overlapping views of the corpus photo: the left and right 5/8.
+    with Image.open(tmp_path / "example/example_reference.png") as im:
+        assert im.mode == "RGB" and im.size == gray_size

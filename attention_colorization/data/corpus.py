@@ -1356,23 +1356,38 @@ def _remove_stale(
 
 # The left view of scikit-image's stereo motorcycle as the gray input, the right
 # view as its (semantically related) colour reference.
-EXAMPLE_INPUT = ("skimage", "data/motorcycle_left.png")
-EXAMPLE_REFERENCE = ("skimage", "data/motorcycle_right.png")
+# The bundled example: two overlapping views of one validation photo (never
+# trained on), the left part as the gray input, the right part as reference.
+EXAMPLE_PHOTO = "plasma_FallenLeaf"
+EXAMPLE_VIEW = 5 / 8  # Each view's share of the photo's width.
 
 
-def write_example_pair(output_dir: os.PathLike | str) -> None:
+def write_example_pair(
+    output_dir: os.PathLike | str,
+    corpus_dir: os.PathLike | str,
+    photo: str = EXAMPLE_PHOTO,
+) -> None:
     """Writes ``example_gray.png`` (luminance only) and ``example_reference.png``.
 
+    Both come from the built corpus's photo ``photo`` (file stem, either
+    split): the left :data:`EXAMPLE_VIEW` of its width as the gray input and
+    the right one as the colour reference, a related pair that overlaps.
+
     Raises:
-        CorpusError: scikit-image is not installed.
+        CorpusError: the photo is not in the corpus.
     """
     output_dir = pathlib.Path(output_dir)
-    root = package_dir(EXAMPLE_INPUT[0])
-    if root is None:
-        raise CorpusError("the example pair needs scikit-image installed")
-    with Image.open(root / EXAMPLE_INPUT[1]) as im:
-        gray = _png_bytes(im.convert("L"), optimize=True)
-    with Image.open(root / EXAMPLE_REFERENCE[1]) as im:
-        ref = _png_bytes(im.convert("RGB"), optimize=True)
+    matches = sorted(pathlib.Path(corpus_dir).glob(f"*/{photo}.*"))
+    if not matches:
+        raise CorpusError(
+            f"the example photo {photo} is not in the corpus {corpus_dir}"
+        )
+    with Image.open(matches[0]) as im:
+        rgb = im.convert("RGB")
+    width, height = rgb.size
+    side = round(width * EXAMPLE_VIEW)
+    gray = _png_bytes(rgb.crop((0, 0, side, height)).convert("L"), optimize=True)
+    ref = _png_bytes(rgb.crop((width - side, 0, width, height)), optimize=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(output_dir / "example_gray.png", gray)
     atomic_write_bytes(output_dir / "example_reference.png", ref)
