@@ -67,6 +67,10 @@ def default_config() -> ml_collections.ConfigDict:
     # The decoder predicts a correction to c' upsampled (SPEC.md, small-data
     # recipe) instead of ab from scratch.
     config.model.residual_decoder = False
+    # Resolution a loaded model runs at (Colorizer, export); 0 = data.image_size.
+    # The weights do not depend on it: a model trained at 128 px can attend on
+    # the finer grid of 256 px.
+    config.model.inference_size = 0
 
     # Losses (Eq. 7-12), all computed in float32.
     config.loss = ml_collections.ConfigDict()
@@ -136,6 +140,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError(
             f"model.matching must be one of {MATCHING_CHOICES}, "
             f"got {config.model.matching!r}"
+        )
+    inference = config.model.inference_size
+    if inference and (inference < 16 or inference % 8):
+        raise ValueError(
+            f"model.inference_size must be 0 or a multiple of 8 >= 16, got {inference}"
         )
     if config.model.attention_chunk < 1:
         raise ValueError("model.attention_chunk must be >= 1")

@@ -103,7 +103,9 @@ def load_generator(path: os.PathLike | ModelPath | None = None):
             :func:`attention_colorization.weights_path.resolve_weights`).
 
     Returns:
-        (generator, config).
+        (generator, config). With ``model.inference_size`` set, the generator
+        runs at that resolution (every weight is resolution-independent) and
+        the returned config's ``data.image_size`` says so.
 
     Raises:
         attention_colorization.weights_path.ModelPathError: (a
@@ -113,6 +115,8 @@ def load_generator(path: os.PathLike | ModelPath | None = None):
     from attention_colorization.model import build_generator
 
     config = load_config(model.config_file)
+    if config.model.inference_size:
+        config.data.image_size = int(config.model.inference_size)
     generator = build_generator(config)
     generator.load_weights(str(model.weights_file))
     return generator, config

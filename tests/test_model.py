@@ -422,3 +422,23 @@ def test_pretrained_matching_feeds_the_scm_and_is_frozen(tmp_path):
     np.testing.assert_allclose(
         loaded(inputs, stage=2)["ab"].numpy(), out["ab"].numpy(), atol=1e-5
     )
+
+
+def test_inference_size_runs_the_same_weights_at_another_resolution(tmp_path):
+    from attention_colorization.workdir import WEIGHTS_FILE, load_generator, save_config
+
+    config = _test_config()
+    keras.utils.set_random_seed(4)
+    trained = build_generator(config)
+    config.model.inference_size = 2 * S
+    save_config(config, tmp_path)
+    trained.save_weights(str(tmp_path / WEIGHTS_FILE))
+    loaded, loaded_config = load_generator(tmp_path)
+    assert loaded.image_size == 2 * S and loaded_config.data.image_size == 2 * S
+    for ours, theirs in zip(loaded.weights, trained.weights, strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    rng = np.random.default_rng(6)
+    lab = _textured_lab(rng, 1)
+    big = np.repeat(np.repeat(lab, 2, axis=1), 2, axis=2)  # [1, 2S, 2S, 3]
+    out = loaded({"l": big[..., :1], "ref_lab": big}, stage=2)
+    assert out["ab"].shape == (1, 2 * S, 2 * S, 2)
