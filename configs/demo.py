@@ -28,8 +28,9 @@ its gray values never learns to read them from the reference. So:
   every step is validated against it.
 * Adam at 2e-4 (the paper's 2e-5 is too slow for a CPU budget), the global
   gradient norm clipped to 1 as a guard.
-* float32: bfloat16 would be native on this CPU, but EfficientNet's depthwise
-  convolutions run 4.6x slower in it (0.70 s vs 0.15 s per batch of 8).
+* float32: under mixed_bfloat16, EfficientNet's depthwise convolutions ran
+  4.6x slower than in float32 on the training machine (0.70 s vs 0.15 s per
+  batch of 8; an AMD EPYC without native bfloat16).
 """
 
 from attention_colorization.config import default_config

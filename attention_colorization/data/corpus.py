@@ -1354,8 +1354,6 @@ def _remove_stale(
 # The bundled example pair.
 # --------------------------------------------------------------------------
 
-# The left view of scikit-image's stereo motorcycle as the gray input, the right
-# view as its (semantically related) colour reference.
 # The bundled example: two overlapping views of one validation photo (never
 # trained on), the left part as the gray input, the right part as reference.
 EXAMPLE_PHOTO = "plasma_FallenLeaf"
