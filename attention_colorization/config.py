@@ -103,6 +103,14 @@ def default_config() -> ml_collections.ConfigDict:
     config.train.mixed_precision = "mixed_float16"
     config.train.distribution = "default"
     config.train.keep_checkpoints = 3
+    # Stage 2: the share of examples whose reference is dropped (the DCM alone
+    # colours them under the target's own histogram as the prior), and the
+    # share of those with a uniform prior (automatic mode). 0 = the paper.
+    config.train.drop_reference_prob = 0.0
+    config.train.uniform_prior_prob = 0.0
+    # Generator weights to start from (a ``.weights.h5`` file or a workdir)
+    # when the workdir has no checkpoint yet; "" = from scratch.
+    config.train.init_weights = ""
     return config
 
 
@@ -148,6 +156,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     if config.model.attention_chunk < 1:
         raise ValueError("model.attention_chunk must be >= 1")
+    for name in ("drop_reference_prob", "uniform_prior_prob"):
+        value = config.train[name]
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"train.{name} must be in [0, 1], got {value}")
     if config.train.batch_size < 1:
         raise ValueError("train.batch_size must be >= 1")
     if config.train.checkpoint_every_steps < 1:

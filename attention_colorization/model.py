@@ -86,12 +86,18 @@ class Generator(keras.Model):
         inputs: dict with ``"l"`` ``[B, S, S, 1]`` (L in [0, 100]); optional
             ``"ref_lab"`` ``[B, S, S, 3]`` or ``[B, K, S, S, 3]`` (Lab units);
             optional ``"ref_hist"`` ``[B, Q]`` or ``[B, K', Q]`` (histograms,
-            their mean is the DCM prior).
+            their mean is the DCM prior); optional ``"ref_mask"`` ``[B, K]``
+            or ``[B]`` (1 keeps reference k of example b, 0 takes it out of the gate so
+            the database colours that example alone: training drops
+            references this way). ``"ref_hist"`` may also be one prior per
+            pixel ``[B, G, G, Q]`` (a palette's).
         training: Keras training flag (batch norm).
         stage: 1 (F + decoder) or 2 (the full network).
         return_maps: also return the intermediate maps (below).
         attention_loop: ``False`` unrolls the SCM's attention chunks instead of
             looping over them (for graphs without loop ops, e.g. TFLite).
+        database_temperature: T of the DCM's annealed mean for this call
+            (None: the layer's, 1 = Eq. 4).
 
     Returns:
         A dict of float32 (int32 for ``"match"``) tensors:
@@ -209,11 +215,13 @@ class Generator(keras.Model):
         """The DCM prior ``[B, Q]`` or None (uniform); see the class docstring.
 
         Args:
-            ref_hist: ``[B, Q]``, ``[B, K', Q]`` or None.
+            ref_hist: ``[B, Q]``, ``[B, K', Q]``, ``[B, G, G, Q]`` or None.
             ref_ab: normalised reference ab ``[B, K, S, S, 2]`` or None.
         """
         if ref_hist is not None:
             ref_hist = ops.cast(ref_hist, "float32")
+            if len(ref_hist.shape) == 4:
+                return ref_hist  # one prior per pixel: [B, G, G, Q]
             if len(ref_hist.shape) == 3:
                 ref_hist = ops.mean(ref_hist, axis=1)  # [B, K', Q] -> [B, Q]
             return ref_hist
@@ -228,7 +236,13 @@ class Generator(keras.Model):
         return ops.mean(hist, axis=1)  # [B, Q]
 
     def call(
-        self, inputs, training=None, stage=2, return_maps=False, attention_loop=True
+        self,
+        inputs,
+        training=None,
+        stage=2,
+        return_maps=False,
+        attention_loop=True,
+        database_temperature=None,
     ):
         if stage not in (1, 2):
             raise ValueError(f"stage must be 1 or 2, got {stage}")
@@ -265,8 +279,12 @@ class Generator(keras.Model):
             colors.append(c_r)
             confidences.append(w_r)
             matches.append(match)
+        if num_refs and inputs.get("ref_mask") is not None:
+            confidences = self._mask_references(confidences, inputs["ref_mask"])
         prior = self._prior(inputs.get("ref_hist"), ref_ab)
-        c_d, w_d = self.database_color(features["conv8"], prior)  # Eq. 2-4
+        c_d, w_d = self.database_color(
+            features["conv8"], prior, temperature=database_temperature
+        )  # Eq. 2-4
         colors.append(c_d)
         confidences.append(w_d)
         fused, alpha = self.gate(colors, confidences)  # Eq. 5
@@ -282,6 +300,27 @@ class Generator(keras.Model):
             outputs["source_ab"] = ops.cast(ops.stack(colors, axis=1), "float32")
             outputs["fused_ab"] = ops.cast(fused, "float32")
         return outputs
+
+    @staticmethod
+    def _mask_references(confidences, ref_mask):
+        """Pushes the gate logit of each dropped reference to -1e4 (alpha ~ 0).
+
+        Args:
+            confidences: K logits ``[B, G, G, 1]``, one per reference.
+            ref_mask: ``[B, K]``, or ``[B]`` for every reference alike; 1
+                keep, 0 drop.
+        """
+        mask = ops.cast(ref_mask, "float32")
+        if len(mask.shape) == 1:
+            mask = mask[:, None]  # [B] -> [B, 1]
+        masked = []
+        for k, logit in enumerate(confidences):
+            column = mask[:, k] if mask.shape[1] > 1 else mask[:, 0]  # [B]
+            drop = (1.0 - column)[:, None, None, None]  # [B, 1, 1, 1]
+            masked.append(
+                ops.cast(ops.cast(logit, "float32") - 1e4 * drop, logit.dtype)
+            )
+        return masked
 
     def _matching_features(self, l_net, features, ref_l, ref_features, training):
         """The SCM's query maps and, per reference, its key maps.

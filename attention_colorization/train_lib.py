@@ -170,6 +170,8 @@ def train_and_evaluate(
     if resume is not None:
         _, resume_step, resume_stage = resume
         resumed_from = (resume_step, resume_stage)
+    elif config.train.init_weights:
+        load_init_weights(generator, config)
 
     for stage in (1, 2):
         start, end = bounds[stage]
@@ -256,7 +258,31 @@ def train_and_evaluate(
     return val_logs
 
 
+def load_init_weights(generator, config: ml_collections.ConfigDict) -> None:
+    """Loads ``train.init_weights`` into ``generator`` (a fresh run starts there).
+
+    Raises:
+        weights_path.ModelPathError: the path is not a workdir or weights file.
+        ValueError: those weights belong to another architecture.
+    """
+    from attention_colorization import weights_path
+
+    found = weights_path.resolve_weights(config.train.init_weights)
+    workdir_lib.check_compatible(workdir_lib.load_config(found.config_file), config)
+    generator.load_weights(str(found.weights_file))
+    logging.info("generator weights from %s", found.weights_file)
+    print(f"starting from the weights in {found.weights_file}", flush=True)
+
+
 def make_gan(config, generator, discriminator, vgg):
     """The trainable GAN with the config's loss weights (stage set by the caller)."""
     weights = {k: config.loss[k] for k in LOSS_NAMES}
-    return ColorizationGAN(generator, discriminator, weights, vgg=vgg, stage=1)
+    return ColorizationGAN(
+        generator,
+        discriminator,
+        weights,
+        vgg=vgg,
+        stage=1,
+        drop_reference_prob=config.train.drop_reference_prob,
+        uniform_prior_prob=config.train.uniform_prior_prob,
+    )

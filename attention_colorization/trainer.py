@@ -46,14 +46,33 @@ class ColorizationGAN(keras.Model):
             ``gan``, ``sparse``, ``hist``.
         vgg: VGG19 relu5_1 feature model for L_perc, or None (term off).
         stage: 1 or 2.
+        drop_reference_prob: stage 2 training only: the share of examples
+            whose reference is taken out of the gate (``"ref_mask"``), so the
+            database branch alone colours them under a prior from the
+            target's own ab histogram: how the DCM and the gate learn the
+            palette and no-match cases (SPEC.md, "Small-data recipe").
+        uniform_prior_prob: the share of dropped examples whose prior is
+            uniform instead (automatic mode).
 
     Inputs to ``fit``/``evaluate``: batches of the data pipeline's dicts,
     ``l [B, S, S, 1]``, ``ab [B, S, S, 2]``, ``ref_lab [B, S, S, 3]`` (Lab units)
     and ``ref_hist [B, 313]``.
     """
 
-    def __init__(self, generator, discriminator, loss_weights, vgg=None, stage=1, **kw):
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        loss_weights,
+        vgg=None,
+        stage=1,
+        drop_reference_prob=0.0,
+        uniform_prior_prob=0.0,
+        **kw,
+    ):
         super().__init__(**kw)
+        self.drop_reference_prob = float(drop_reference_prob)
+        self.uniform_prior_prob = float(uniform_prior_prob)
         self.generator = generator
         self.discriminator = discriminator
         self.loss_weights = {name: float(loss_weights[name]) for name in LOSS_NAMES}
@@ -124,6 +143,36 @@ class ColorizationGAN(keras.Model):
             "ref_hist": data["ref_hist"],
         }
 
+    def _drop_references(self, data, ab_true, ref_ab):
+        """Training inputs with a share of references dropped (stage 2).
+
+        A dropped example gets ``ref_mask = 0`` and, as the DCM prior, its
+        own target's ab histogram (or, for ``uniform_prior_prob`` of them, a
+        uniform one); L_hist then compares the output with the target's ab.
+
+        Returns:
+            ``(inputs, hist_ab)``: the generator's inputs and the ab
+            ``[B, S, S, 2]`` (network units) L_hist compares against.
+        """
+        inputs = self._generator_inputs(data)
+        if self.stage != 2 or self.drop_reference_prob <= 0.0:
+            return inputs, ref_ab
+        batch = tf.shape(data["l"])[0]
+        drop = tf.random.uniform([batch]) < self.drop_reference_prob  # [B]
+        uniform = tf.logical_and(
+            drop, tf.random.uniform([batch]) < self.uniform_prior_prob
+        )
+        own = color.reference_histogram(
+            tf.cast(data["ab"], tf.float32), floor=self.generator.hist_floor
+        )  # [B, Q]
+        flat = tf.fill(tf.shape(own), 1.0 / own.shape[-1])
+        given = tf.cast(inputs["ref_hist"], tf.float32)
+        prior = tf.where(drop[:, None], tf.where(uniform[:, None], flat, own), given)
+        inputs["ref_hist"] = prior
+        inputs["ref_mask"] = 1.0 - tf.cast(drop, tf.float32)  # [B], K = 1
+        hist_ab = tf.where(drop[:, None, None, None], ab_true, ref_ab)
+        return inputs, hist_ab
+
     # ------------------------------------------------------------------ losses
     @staticmethod
     def _targets(data):
@@ -193,17 +242,17 @@ class ColorizationGAN(keras.Model):
         g_vars = self.stage_variables()
         d_vars = self.discriminator.trainable_variables
 
+        inputs, hist_ab = self._drop_references(data, ab_true, ref_ab)
+
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            outputs = self.generator(
-                self._generator_inputs(data), training=True, stage=self.stage
-            )
+            outputs = self.generator(inputs, training=True, stage=self.stage)
             fake_lab = self._lab_net(l_net, outputs["ab"])
             # One pass of D on the fake serves both players: each tape differentiates
             # with respect to its own player's variables only.
             d_fake = self.discriminator(fake_lab, training=True)
             d_real = self.discriminator(real_lab, training=True)
             g_loss, terms, _ = self._generator_losses(
-                l_net, ab_true, ref_ab, outputs, d_fake
+                l_net, ab_true, hist_ab, outputs, d_fake
             )
             d_loss = losses.lsgan_discriminator_loss(d_real, d_fake)  # Eq. 10
             g_scaled = self.g_optimizer.scale_loss(_distributed_mean(g_loss))

@@ -146,6 +146,24 @@ def test_no_reference_is_database_only(generator, batch):
     np.testing.assert_allclose(out["ab"], explicit["ab"], atol=1e-5)
 
 
+def test_masked_reference_leaves_the_database_alone(generator, batch):
+    """ref_mask = 0 takes a reference out of the gate: the output is the DCM's."""
+    hist = batch["ref_hist"]
+    inputs = {"l": batch["l"], "ref_lab": batch["ref_lab"], "ref_hist": hist}
+    mask = np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 0.0]], np.float32)  # [B, K]
+    out = _np(generator({**inputs, "ref_mask": mask}, stage=2, return_maps=True))
+    alone = _np(generator({"l": batch["l"], "ref_hist": hist}, stage=2))
+    np.testing.assert_allclose(out["alpha"][1, ..., :2], 0.0, atol=1e-6)
+    np.testing.assert_allclose(out["alpha"][2, ..., 1], 0.0, atol=1e-6)
+    assert out["alpha"][2, ..., 0].max() > 1e-3
+    np.testing.assert_allclose(out["ab"][1], alone["ab"][1], atol=1e-4)
+    # The kept examples are untouched by the mask.
+    kept = _np(generator(inputs, stage=2, return_maps=True))
+    np.testing.assert_allclose(out["ab"][0], kept["ab"][0], atol=1e-5)
+    np.testing.assert_allclose(out["fused_ab"][1], out["source_ab"][1, -1], atol=1e-5)
+    assert np.abs(out["fused_ab"][1] - kept["fused_ab"][1]).max() > 1e-2
+
+
 def test_palette_histogram_only_steers_the_database(generator, batch):
     """A palette prior concentrated on one colour pulls the DCM colour onto it."""
     palette = color.palette_histogram(np.array([[0.9, 0.2, 0.1]], np.float32)).numpy()

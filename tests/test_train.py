@@ -113,6 +113,50 @@ def test_stage2_sparse_and_hist_terms_enter_total():
     )
 
 
+def test_dropped_references_train_the_database_on_the_targets_own_colours():
+    config = tiny_config(
+        **{"train.drop_reference_prob": 1.0, "train.uniform_prior_prob": 0.0}
+    )
+    gan = _gan(config, stage=2)
+    batch = _batch()
+    l_net, ab_true, ref_ab = gan._targets(batch)
+    inputs, hist_ab = gan._drop_references(batch, ab_true, ref_ab)
+    np.testing.assert_array_equal(inputs["ref_mask"], 0.0)
+    own = color.reference_histogram(batch["ab"], floor=gan.generator.hist_floor)
+    np.testing.assert_allclose(inputs["ref_hist"], own, atol=1e-6)
+    np.testing.assert_allclose(hist_ab, ab_true)
+    outputs = gan.generator(inputs, training=False, stage=2)
+    np.testing.assert_allclose(outputs["alpha"][..., -1], 1.0, atol=1e-5)
+    # A uniform prior for every dropped example (automatic mode).
+    gan.uniform_prior_prob = 1.0
+    inputs, _ = gan._drop_references(batch, ab_true, ref_ab)
+    np.testing.assert_allclose(inputs["ref_hist"], 1.0 / color.NUM_BINS, rtol=1e-6)
+    # Off (the default), and in stage 1, the batch passes through unchanged.
+    gan.drop_reference_prob = 0.0
+    inputs, hist_ab = gan._drop_references(batch, ab_true, ref_ab)
+    assert "ref_mask" not in inputs
+    np.testing.assert_allclose(hist_ab, ref_ab)
+    logs = gan.train_step(batch)
+    assert math.isfinite(float(logs["g_loss"]))
+
+
+def test_init_weights_start_a_fresh_run_from_saved_weights(tmp_path):
+    from attention_colorization import workdir as workdir_lib
+
+    config = tiny_config()
+    source = build_generator(config)
+    workdir_lib.save_config(config, tmp_path)
+    source.save_weights(str(tmp_path / "model.weights.h5"))
+    config.train.init_weights = str(tmp_path)
+    target = build_generator(config)
+    train_lib.load_init_weights(target, config)
+    for a, b in zip(source.weights, target.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    config.model.width = config.model.width * 2
+    with pytest.raises(ValueError, match="model.width"):
+        train_lib.load_init_weights(build_generator(config), config)
+
+
 def test_overfit_few_images_halves_l1():
     config = tiny_config(**{"train.learning_rate": 2e-3, "loss.gan": 0.0})
     gan = _gan(config, stage=1)
