@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from attention_colorization import color, imageio
 from attention_colorization import workdir as workdir_lib
+from attention_colorization.palette_prior import palette_prior
 
 DEMO_WEIGHTS_DIR = "demo"  # attention_colorization/weights/demo/
 # From this many pixels on, the full-resolution work (L of the input; ab
@@ -30,6 +31,9 @@ DEMO_WEIGHTS_DIR = "demo"  # attention_colorization/weights/demo/
 # 2560 x 1600 even counting the compilation, slower than plain graph mode for
 # small photos.
 XLA_MIN_PIXELS = 1_000_000
+# T of the DCM's annealed mean with a palette: each pixel takes one of the
+# palette's colours rather than their average (see palette_prior).
+PALETTE_TEMPERATURE = 0.38
 # The full-resolution work runs in bands of rows of about this many pixels, so
 # its memory stays bounded at any size (4096 x 4096: 16 bands).
 BAND_PIXELS = 1 << 20
@@ -147,8 +151,14 @@ class Colorizer:
         return cls(generator, config)
 
     # -------------------------------------------------------------- internals
-    def _forward(self, inputs, return_maps):
-        return self.generator(inputs, training=False, stage=2, return_maps=return_maps)
+    def _forward(self, inputs, return_maps, database_temperature=None):
+        return self.generator(
+            inputs,
+            training=False,
+            stage=2,
+            return_maps=return_maps,
+            database_temperature=database_temperature,
+        )
 
     @staticmethod
     def _preprocess(rgb):
@@ -276,10 +286,18 @@ class Colorizer:
             ref_labs = tf.unstack(prepared.lab)
             inputs["ref_lab"] = prepared.lab[None]  # [1, K, S, S, 3]
             inputs["ref_hist"] = prepared.hist[None]  # [1, K, 313]
-        elif palette is not None:
-            colours = parse_palette(palette)
-            inputs["ref_hist"] = color.palette_histogram(colours, self.hist_floor)[None]
-        outputs = self._run(inputs, return_maps=bool(return_maps and ref_labs))
+        temperature = None
+        if palette is not None and prepared is None:
+            grid = self.image_size // 4
+            l_grid = tf.image.resize(l_small, [grid, grid], method="area")[0]
+            prior = palette_prior(l_grid, parse_palette(palette), self.hist_floor)
+            inputs["ref_hist"] = prior[None]  # [1, G, G, Q]
+            temperature = PALETTE_TEMPERATURE
+        outputs = self._run(
+            inputs,
+            return_maps=bool(return_maps and ref_labs),
+            database_temperature=temperature,
+        )
 
         # ab to Lab units, interpolated down the rows: [1, H, S, 2] (small).
         ab = color.net_to_ab(tf.cast(outputs["ab"], tf.float32))  # [1, S, S, 2]

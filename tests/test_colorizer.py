@@ -210,9 +210,9 @@ def test_reference_histogram_reaches_the_model(colorizer, monkeypatch):
     seen = {}
     original = colorizer._run
 
-    def spy(inputs, return_maps):
+    def spy(inputs, return_maps, **kwargs):
         seen.update(inputs)
-        return original(inputs, return_maps=return_maps)
+        return original(inputs, return_maps=return_maps, **kwargs)
 
     monkeypatch.setattr(colorizer, "_run", spy)
     colorizer.colorize(

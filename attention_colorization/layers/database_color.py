@@ -26,7 +26,11 @@ class DatabaseColorModule(keras.layers.Layer):
        reference histogram ``R_H``, normalised per pixel (Eq. 2-3). Computed in
        float32 in log space: ``softmax(log R_H + log_softmax(logits))``.
     4. Colour ``c_d(x) = sum_i p(v_i | q) v_i`` with ``v_i`` the bin centres in
-       network units (``ab / 110``) (Eq. 4).
+       network units (``ab / 110``) (Eq. 4). With ``temperature`` T < 1 the
+       expectation is taken over the annealed posterior ``p^(1/T)``,
+       renormalised (the "annealed mean" of Zhang et al. 2016): a posterior
+       split between distant colours (a palette) then picks one per pixel
+       instead of their gray average. T = 1 is Eq. 4.
     5. Confidence ``w_d(x)``: the posterior's maximum and normalised entropy,
        concatenated with the features, through two Dense layers to one logit.
 
@@ -38,12 +42,16 @@ class DatabaseColorModule(keras.layers.Layer):
         confidence_units: hidden units of the confidence MLP.
         prior_floor: prior values are clipped below at this value before the
             logarithm, so an empty bin is very unlikely rather than NaN.
+        temperature: T of the annealed mean (step 4), in (0, 1].
         **kwargs: passed to ``keras.layers.Layer``.
 
     Call arguments:
         features: ``[B, G, G, C]`` (block 8 of F).
-        prior: optional histogram ``[B, Q]`` (any positive scale); None means
-            uniform.
+        prior: optional histogram ``[B, Q]`` (any positive scale), or one per
+            pixel ``[B, G, G, Q]`` (a palette's, :mod:`palette_prior`); None
+            means uniform.
+        temperature: this call's T of the annealed mean (default: the
+            layer's).
         return_posterior: also return the posterior ``[B, G, G, Q]`` (float32).
 
     Returns:
@@ -56,9 +64,17 @@ class DatabaseColorModule(keras.layers.Layer):
     """
 
     def __init__(
-        self, num_bins=color.NUM_BINS, confidence_units=32, prior_floor=1e-12, **kwargs
+        self,
+        num_bins=color.NUM_BINS,
+        confidence_units=32,
+        prior_floor=1e-12,
+        temperature=1.0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
+        if not 0.0 < temperature <= 1.0:
+            raise ValueError(f"temperature must be in (0, 1], got {temperature}")
+        self.temperature = float(temperature)
         bins = np.asarray(color.ab_bins(), dtype=np.float32)  # [Q, 2], Lab units
         if num_bins != bins.shape[0]:
             raise ValueError(
@@ -83,16 +99,22 @@ class DatabaseColorModule(keras.layers.Layer):
         self.confidence_out.build(features_shape[:-1] + (self.confidence_units,))
         self.built = True
 
-    def call(self, features, prior=None, return_posterior=False):
+    def call(self, features, prior=None, return_posterior=False, temperature=None):
         logits = ops.cast(self.classifier(features), "float32")  # [B, G, G, Q]
         log_posterior = ops.log_softmax(logits, axis=-1)  # likelihood, Eq. 2
         if prior is not None:
-            prior = ops.maximum(ops.cast(prior, "float32"), self.prior_floor)  # [B, Q]
-            log_prior = ops.log(prior)[:, None, None, :]  # [B, 1, 1, Q]
+            prior = ops.maximum(ops.cast(prior, "float32"), self.prior_floor)
+            log_prior = ops.log(prior)  # [B, Q] or [B, G, G, Q]
+            if len(prior.shape) == 2:
+                log_prior = log_prior[:, None, None, :]  # [B, 1, 1, Q]
             log_posterior = log_posterior + log_prior  # Eq. 3, unnormalised
         posterior = ops.softmax(log_posterior, axis=-1)  # [B, G, G, Q], Eq. 3
         bins = ops.convert_to_tensor(self._bins, dtype="float32")  # [Q, 2]
-        color_d = ops.matmul(posterior, bins)  # Eq. 4: [B, G, G, 2]
+        weights = posterior
+        temperature = self.temperature if temperature is None else float(temperature)
+        if temperature != 1.0:  # The annealed mean: softmax(log p / T).
+            weights = ops.softmax(log_posterior / temperature, axis=-1)
+        color_d = ops.matmul(weights, bins)  # Eq. 4: [B, G, G, 2]
 
         peak = ops.max(posterior, axis=-1, keepdims=True)  # [B, G, G, 1]
         entropy = -ops.sum(
@@ -115,6 +137,7 @@ class DatabaseColorModule(keras.layers.Layer):
                 "num_bins": self.num_bins,
                 "confidence_units": self.confidence_units,
                 "prior_floor": self.prior_floor,
+                "temperature": self.temperature,
             }
         )
         return config
