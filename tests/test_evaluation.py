@@ -122,6 +122,15 @@ def test_colorfulness_by_hand():
     )
 
 
+def test_metrics_take_images_under_eight_pixels():
+    tiny = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+    rgb = metrics.to_float_rgb(tiny)
+    assert rgb.dtype == np.float64 and rgb.shape == (4, 4, 3)
+    np.testing.assert_array_equal(rgb, tiny / 255.0)
+    assert metrics.to_float_rgb(np.ones((4, 4, 4), np.float32)).shape == (4, 4, 3)
+    assert metrics.colorfulness(tiny) >= 0.0
+
+
 def test_aesthetics_scorer_plugin(tmp_path):
     (tmp_path / "my_scorer.py").write_text(
         "def score(rgb):\n    return float(rgb.mean())\n"
