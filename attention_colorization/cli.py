@@ -321,11 +321,8 @@ def write_failures(out_dir: pathlib.Path, failures) -> pathlib.Path:
 def run(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from attention_colorization import imageio
-    from attention_colorization.colorizer import (
-        Colorizer,
-        bundled_weights_dir,
-        parse_palette,
-    )
+    from attention_colorization.colorizer import Colorizer, parse_palette
+    from attention_colorization.weights_path import bundled_dir
 
     if args.overwrite and args.skip_existing:
         print("error: give --overwrite or --skip_existing, not both", file=sys.stderr)
@@ -346,7 +343,7 @@ def run(argv=None) -> int:
         if args.reference or palette is not None:
             print("error: --reference/--palette need --input", file=sys.stderr)
             return EXIT_USAGE
-        demo_dir = bundled_weights_dir()
+        demo_dir = bundled_dir()
         args.input = str(demo_dir / EXAMPLE_INPUT)
         args.reference = [str(demo_dir / EXAMPLE_REFERENCE)]
         args.output = args.output or DEFAULT_OUTPUT_DIR

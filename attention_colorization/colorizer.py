@@ -13,9 +13,7 @@ to bring each pixel into the sRGB gamut (L and hue unchanged).
 
 from __future__ import annotations
 
-import importlib.resources
 import os
-import pathlib
 import typing
 
 import numpy as np
@@ -25,7 +23,6 @@ from attention_colorization import color, imageio
 from attention_colorization import workdir as workdir_lib
 from attention_colorization.palette_prior import palette_prior
 
-DEMO_WEIGHTS_DIR = "demo"  # attention_colorization/weights/demo/
 # From this many pixels on, the full-resolution work (L of the input; ab
 # upsampling, gamut fitting, Lab -> RGB) runs XLA-compiled: 5x faster at
 # 2560 x 1600 even counting the compilation, slower than plain graph mode for
@@ -68,17 +65,6 @@ def row_bands(height: int, width: int, band_pixels: int | None = None) -> list:
             )
         )
     return bands
-
-
-def bundled_weights_dir() -> pathlib.Path:
-    """Folder of the bundled demo model (``config.json`` + ``model.weights.h5``)."""
-    return pathlib.Path(
-        str(
-            importlib.resources.files("attention_colorization")
-            / "weights"
-            / DEMO_WEIGHTS_DIR
-        )
-    )
 
 
 def parse_palette(palette) -> np.ndarray:

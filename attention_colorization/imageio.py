@@ -68,11 +68,17 @@ def load_image(path: os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
     return image
 
 
-def check_size(width: int, height: int, max_pixels: int, name: str = "image") -> None:
-    if min(width, height) < MIN_SIDE:
+def check_size(
+    width: int,
+    height: int,
+    max_pixels: int,
+    name: str = "image",
+    min_side: int = MIN_SIDE,
+) -> None:
+    if min(width, height) < min_side:
         raise ImageError(
             f"{name}: image too small ({width}x{height}); the short side must be "
-            f">= {MIN_SIDE} pixels"
+            f">= {min_side} pixels"
         )
     if width * height > max_pixels:
         raise ImageError(
@@ -86,15 +92,23 @@ def _first_line(error: BaseException) -> str:
     return text[0][:200] if text else type(error).__name__
 
 
-def to_float_rgb(image) -> tuple[np.ndarray, np.ndarray | None]:
-    """Any PIL image or numpy array -> (float32 RGB ``[H, W, 3]`` in [0, 1], alpha).
+def to_float_rgb(
+    image, min_side: int = MIN_SIDE, dtype: type = np.float32
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Any PIL image or numpy array -> (float RGB ``[H, W, 3]`` in [0, 1], alpha).
 
     numpy input: ``[H, W]``, ``[H, W, 1]``, ``[H, W, 3]`` or ``[H, W, 4]``, of
     dtype uint8 (0-255), uint16 (0-65535) or float (0-1). The alpha, if any, is
-    returned as float32 ``[H, W]`` in [0, 1], else None.
+    returned as ``[H, W]`` in [0, 1], else None.
+
+    Args:
+        image: the image.
+        min_side: a shorter side is refused (:class:`ImageError`); the default
+            is what colourising needs, the metrics pass 1.
+        dtype: ``np.float32`` (the default) or ``np.float64``, of both results.
     """
     if isinstance(image, Image.Image):
-        return _pil_to_float(image)
+        return _pil_to_float(image, min_side, dtype)
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
@@ -104,13 +118,13 @@ def to_float_rgb(image) -> tuple[np.ndarray, np.ndarray | None]:
             f"got shape {array.shape}"
         )
     if array.dtype == np.uint8:
-        data = array.astype(np.float32) / 255.0
+        data = array.astype(dtype) / 255.0
     elif array.dtype == np.uint16:
-        data = array.astype(np.float32) / 65535.0
+        data = array.astype(dtype) / 65535.0
     elif np.issubdtype(array.dtype, np.floating):
-        data = np.clip(array.astype(np.float32), 0.0, 1.0)
+        data = np.clip(array.astype(dtype), 0.0, 1.0)
     elif array.dtype == np.bool_:
-        data = array.astype(np.float32)
+        data = array.astype(dtype)
     else:
         raise ImageError(f"unsupported image dtype {array.dtype}")
     if data.ndim == 2:
@@ -118,31 +132,35 @@ def to_float_rgb(image) -> tuple[np.ndarray, np.ndarray | None]:
     alpha = None
     if data.shape[-1] == 4:
         data, alpha = data[..., :3], data[..., 3]
-    check_size(data.shape[1], data.shape[0], np.iinfo(np.int64).max)
+    check_size(data.shape[1], data.shape[0], np.iinfo(np.int64).max, min_side=min_side)
     return np.ascontiguousarray(data), alpha
 
 
-def _pil_to_float(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+def _pil_to_float(
+    image: Image.Image, min_side: int, dtype: type
+) -> tuple[np.ndarray, np.ndarray | None]:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         gray = np.asarray(image, dtype=np.uint16).astype(np.float32) / 65535.0
-        return to_float_rgb(gray)
+        return to_float_rgb(gray, min_side, dtype)
     if mode == "I":
         gray = np.asarray(image, dtype=np.int64)
         scale = 65535.0 if gray.max() > 255 else 255.0
-        return to_float_rgb(np.clip(gray / scale, 0, 1).astype(np.float32))
+        return to_float_rgb(
+            np.clip(gray / scale, 0, 1).astype(np.float32), min_side, dtype
+        )
     if mode == "F":
         gray = np.asarray(image, dtype=np.float32)
         if gray.max() > 1.0:
             gray = gray / 255.0
-        return to_float_rgb(gray)
+        return to_float_rgb(gray, min_side, dtype)
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif mode == "LA" or mode == "PA":
         image = image.convert("RGBA")
     elif mode not in ("RGB", "RGBA", "L"):
         image = image.convert("RGB")
-    return to_float_rgb(np.asarray(image))
+    return to_float_rgb(np.asarray(image), min_side, dtype)
 
 
 def output_format(path: os.PathLike) -> str:

@@ -14,9 +14,9 @@ import tensorflow as tf
 from PIL import Image
 
 from attention_colorization import Colorizer, color
-from attention_colorization.colorizer import bundled_weights_dir
 from attention_colorization.data.augment import rotate_ab
 from attention_colorization.evaluation import metrics
+from attention_colorization.weights_path import bundled_dir
 
 ROTATION_DEG = 120.0
 
@@ -31,7 +31,7 @@ def _rotated(rgb: np.ndarray, degrees: float) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def example():
-    folder = bundled_weights_dir()
+    folder = bundled_dir()
     gray = np.asarray(Image.open(folder / "example_gray.png"))
     reference = np.asarray(Image.open(folder / "example_reference.png").convert("RGB"))
     return gray, reference

@@ -13,7 +13,7 @@ from conftest import synthetic_photo
 from PIL import Image
 
 from attention_colorization import cli
-from attention_colorization.colorizer import bundled_weights_dir
+from attention_colorization.weights_path import bundled_dir
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -397,7 +397,7 @@ def test_no_arguments_colourises_the_bundled_example(capsys, tmp_path, monkeypat
     code, out, err = _run(capsys)
     assert code == 0, err
     example = Image.open(tmp_path / "colorized" / "example_gray.png")
-    bundled = Image.open(bundled_weights_dir() / "example_gray.png")
+    bundled = Image.open(bundled_dir() / "example_gray.png")
     assert example.size == bundled.size and example.mode == "RGB"
     for suffix in ("_compare", "_alpha", "_match"):
         assert (tmp_path / "colorized" / f"example_gray{suffix}.png").is_file()

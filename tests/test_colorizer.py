@@ -185,6 +185,16 @@ def test_bad_arrays_are_clear_errors(colorizer):
         colorizer.colorize(np.zeros((4, 40), np.uint8))
 
 
+def test_to_float_rgb_refuses_tiny_images_unless_told():
+    tiny = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(imageio.ImageError, match="too small"):
+        imageio.to_float_rgb(tiny)
+    with pytest.raises(imageio.ImageError, match="too small"):
+        imageio.to_float_rgb(Image.fromarray(tiny))
+    rgb, alpha = imageio.to_float_rgb(tiny, min_side=1)
+    assert rgb.shape == (4, 4, 3) and rgb.dtype == np.float32 and alpha is None
+
+
 @pytest.mark.parametrize(
     "text,expected",
     [

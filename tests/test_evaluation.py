@@ -16,7 +16,13 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage.metrics import structural_similarity
 
-from attention_colorization.evaluation import baselines, evaluate_lib, metrics
+from attention_colorization.evaluation import (
+    baselines,
+    evaluate_lib,
+    metrics,
+    report,
+    runners,
+)
 from attention_colorization.evaluation import pairs as pairs_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -114,6 +120,15 @@ def test_colorfulness_by_hand():
     assert metrics.colorfulness(image.astype(np.float32) / 255) == pytest.approx(
         by_hand, rel=1e-6
     )
+
+
+def test_metrics_take_images_under_eight_pixels():
+    tiny = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(4, 4, 3)
+    rgb = metrics.to_float_rgb(tiny)
+    assert rgb.dtype == np.float64 and rgb.shape == (4, 4, 3)
+    np.testing.assert_array_equal(rgb, tiny / 255.0)
+    assert metrics.to_float_rgb(np.ones((4, 4, 4), np.float32)).shape == (4, 4, 3)
+    assert metrics.colorfulness(tiny) >= 0.0
 
 
 def test_aesthetics_scorer_plugin(tmp_path):
@@ -385,16 +400,16 @@ def test_vgg_imagenet_offline_says_what_to_do(monkeypatch, photo_dir, tmp_path):
 
 
 def test_palette_swatch_has_equal_stripes():
-    swatch = evaluate_lib.palette_swatch("#ff0000,#0000ff", 32)
+    swatch = runners.palette_swatch("#ff0000,#0000ff", 32)
     assert swatch.shape == (32, 32, 3)
     np.testing.assert_array_equal(swatch[:, :16], solid((255, 0, 0), 32, 16))
     np.testing.assert_array_equal(swatch[:, 16:], solid((0, 0, 255), 32, 16))
 
 
 def test_parse_methods():
-    assert evaluate_lib.parse_methods("ours, Welsh,ours") == ("ours", "welsh")
+    assert runners.parse_methods("ours, Welsh,ours") == ("ours", "welsh")
     with pytest.raises(ValueError, match="unknown method.*zhang"):
-        evaluate_lib.parse_methods("ours,zhang")
+        runners.parse_methods("ours,zhang")
 
 
 def run_tool(*args: str) -> subprocess.CompletedProcess:
@@ -434,7 +449,7 @@ def test_evaluate_tool_on_a_csv(photo_dir, tiny_workdir, tmp_path):
         rows = list(csv.DictReader(f))
     assert list(rows[0])[: len(RESULT_COLUMNS)] == RESULT_COLUMNS
     assert [(r["kind"], r["method"]) for r in rows] == [
-        (k, m) for k in ("related", "independent") for m in evaluate_lib.METHODS
+        (k, m) for k in ("related", "independent") for m in runners.METHODS
     ]
     for row in rows:
         assert (
@@ -449,10 +464,10 @@ def test_evaluate_tool_on_a_csv(photo_dir, tiny_workdir, tmp_path):
     assert "pairs: 2 (related: 1, independent: 1)" in summary
     assert "read from" in summary and "aesthetics score (AS)" in summary
     for kind in ("related", "independent", "all"):
-        for method in evaluate_lib.METHODS:
+        for method in runners.METHODS:
             assert f"| {kind} | {method} |" in summary
     sheet = Image.open(out / "contact_sheet.png")
-    assert sheet.size == (6 * evaluate_lib.THUMB, 16 + 2 * evaluate_lib.THUMB)
+    assert sheet.size == (6 * report.THUMB, 16 + 2 * report.THUMB)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # No temp files.
 
 
@@ -499,4 +514,4 @@ def test_evaluate_on_a_data_dir(photo_dir, tiny_workdir, tmp_path):
     assert means["related"]["welsh"]["his_gt"] > means["independent"]["welsh"]["his_gt"]
     assert means["all"]["gray"]["colorfulness"] < 1.0
     assert "Aesthetics scored" in (out / "summary.md").read_text()
-    assert Image.open(out / "contact_sheet.png").size[1] == 16 + 5 * evaluate_lib.THUMB
+    assert Image.open(out / "contact_sheet.png").size[1] == 16 + 5 * report.THUMB

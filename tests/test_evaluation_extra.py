@@ -17,7 +17,13 @@ from conftest import synthetic_photo
 from PIL import Image
 from skimage import data as skdata
 
-from attention_colorization.evaluation import baselines, evaluate_lib, metrics
+from attention_colorization.evaluation import (
+    baselines,
+    evaluate_lib,
+    images,
+    metrics,
+    report,
+)
 from attention_colorization.evaluation import pairs as pairs_lib
 from attention_colorization.evaluation.images import ImageCache, Resize
 
@@ -144,9 +150,9 @@ def test_long_side_keeps_the_aspect(tmp_path):
     assert Resize(size=None, long_side=50)(photo).shape == (30, 50, 3)
     assert Resize(size=32)(photo).shape == (32, 32, 3)
     with pytest.raises(ValueError, match="exclude each other"):
-        evaluate_lib.make_resize(size=64, long_side=64)
+        images.make_resize(size=64, long_side=64)
     with pytest.raises(ValueError, match="--long_side=8 is too small"):
-        evaluate_lib.make_resize(long_side=8)
+        images.make_resize(long_side=8)
     # A whole-photo evaluation: outputs and targets keep the photo's aspect.
     Image.fromarray(photo).save(tmp_path / "wide.png")
     Image.fromarray(synthetic_photo(80, 40, seed=4)).save(tmp_path / "tall.png")
@@ -268,7 +274,7 @@ def test_rotated_and_auto_pairs(cast_dir, tmp_path):
     saved = json.loads((out / "summary.json").read_text())  # Strict JSON: no NaN.
     assert saved["means"]["auto"]["gray"]["his_ref"] is None
     sheet = Image.open(out / "contact_sheet.png")
-    assert sheet.size == (4 * evaluate_lib.THUMB, 16 + 9 * evaluate_lib.THUMB)
+    assert sheet.size == (4 * report.THUMB, 16 + 9 * report.THUMB)
 
 
 def test_rotated_without_its_related_pair(cast_dir, tmp_path):

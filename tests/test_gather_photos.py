@@ -1,4 +1,4 @@
-"""The corpus builder (attention_colorization/data/corpus.py, tools/gather_photos.py).
+"""The corpus builder (attention_colorization/data/corpus/, tools/gather_photos.py).
 
 Offline: a fake cache of unpacked Debian packages (synthetic wallpapers and
 stamps) stands in for ``apt-get download`` + ``dpkg -x``.
@@ -20,10 +20,19 @@ import pytest
 from PIL import Image
 
 from attention_colorization.data import corpus
+from attention_colorization.data.corpus import (
+    candidates,
+    catalogue,
+    composites,
+    debs,
+    items,
+    licences,
+    splits,
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-WALL = corpus.WALLPAPER_PACKAGE
-STAMPS = corpus.STAMP_PACKAGE
+WALL = catalogue.WALLPAPER_PACKAGE
+STAMPS = catalogue.STAMP_PACKAGE
 OPTIONS = corpus.Options(
     max_side=320,
     composite_size=128,
@@ -96,7 +105,7 @@ def stamp(seed: int, width: int = 120, height: int = 100) -> Image.Image:
 def make_cache(root: pathlib.Path) -> pathlib.Path:
     """A cache folder with both packages already unpacked (as fetch_deb leaves it)."""
     wall = root / WALL
-    base = wall / corpus.WALLPAPER_ROOT
+    base = wall / catalogue.WALLPAPER_ROOT
 
     def wallpaper(name, size, image, fmt="JPEG"):
         folder = base / name / "contents" / "images"
@@ -133,7 +142,7 @@ def make_cache(root: pathlib.Path) -> pathlib.Path:
     (doc / "copyright").write_text(WALLPAPER_COPYRIGHT)
 
     stamps = root / STAMPS
-    sbase = stamps / corpus.STAMP_ROOT
+    sbase = stamps / catalogue.STAMP_ROOT
     for folder, names in (
         ("animals/birds", [f"bird{i}" for i in range(10)]),
         ("food/fruit", [f"fruit{i}" for i in range(4)]),
@@ -213,9 +222,9 @@ def test_manifest_columns_kinds_and_splits(built):
 def test_no_training_composite_uses_a_validation_object_or_background(built):
     _, _, rows = built
     photo_split = {r["original_path"]: r["split"] for r in rows if r["kind"] == "photo"}
-    composites = [r for r in rows if r["kind"] == "composite"]
+    composite_rows = [r for r in rows if r["kind"] == "composite"]
     object_split = collections.defaultdict(set)
-    for r in composites:
+    for r in composite_rows:
         object_split[r["original_path"]].add(r["object_split"])
         assert r["background_split"] == photo_split[r["background_path"]]
         assert r["mask"] == f"masks/{pathlib.PurePosixPath(r['file']).stem}.png"
@@ -306,7 +315,7 @@ def test_make_composite_pastes_the_object_where_the_mask_says():
     alpha[10:50, 20:60] = 255
     obj.putalpha(Image.fromarray(alpha))
     background = Image.new("RGB", (400, 300), (0, 0, 255))
-    image, mask = corpus.make_composite(
+    image, mask = composites.make_composite(
         obj.crop((20, 10, 60, 50)), background, np.random.default_rng(0), 200
     )
     assert max(image.size) == 200 and mask.size == image.size
@@ -384,45 +393,45 @@ def test_python_package_photos_and_missing_packages(cache, tmp_path):
 
 def test_the_listed_package_photos_exist_when_installed():
     for photo in corpus.PHOTOS:
-        root = corpus.package_dir(photo.module)
+        root = candidates.package_dir(photo.module)
         if root is not None:
             assert (root / photo.path).is_file(), photo
 
 
 def test_photo_groups_share_their_split():
     def item(name, group, size=(800, 600)):
-        source = corpus.Candidate(
+        source = candidates.Candidate(
             "pkg", "1", pathlib.Path(name), name, "MIT", "", "photo", name, True, group
         )
-        return corpus.Item(source, Image.new("RGB", (8, 8)), size, (0, 0, 0, 0))
+        return items.Item(source, Image.new("RGB", (8, 8)), size, (0, 0, 0, 0))
 
     photos = [item(f"p{i}", "pair" if i < 2 else "") for i in range(12)]
     photos.append(item("small", "", (300, 200)))
     for fraction in (0.0, 0.3, 1.0):
         options = corpus.Options(val_fraction=fraction, min_val_photos=3)
-        corpus.assign_splits(photos, [], options)
+        splits.assign_splits(photos, [], options)
         assert photos[0].split == photos[1].split
         assert photos[-1].split == "train"  # Below VAL_MIN_SIDE: never validation.
         assert sum(p.split == "validation" for p in photos) >= 3
 
 
 def test_stable_fraction_does_not_depend_on_the_run():
-    assert corpus.stable_fraction("a") == corpus.stable_fraction("a")
-    assert 0 <= corpus.stable_fraction("b") < 1
-    assert corpus.stable_fraction("a") != corpus.stable_fraction("b")
+    assert splits.stable_fraction("a") == splits.stable_fraction("a")
+    assert 0 <= splits.stable_fraction("b") < 1
+    assert splits.stable_fraction("a") != splits.stable_fraction("b")
 
 
 def test_licence_for_uses_the_last_matching_paragraph():
-    paragraphs = corpus.parse_copyright(WALLPAPER_COPYRIGHT)
+    paragraphs = licences.parse_copyright(WALLPAPER_COPYRIGHT)
     assert [p.licence for p in paragraphs] == ["GPL-2+", "CC-BY-SA-4.0", "GPL-2+"]
     kite = "/usr/share/wallpapers/Kite/contents/images/2560x1600.jpg"
-    assert corpus.licence_for(paragraphs, kite) == (
+    assert licences.licence_for(paragraphs, kite) == (
         "CC-BY-SA-4.0",
         "2015 Risto Saukonpaa",
     )
     other = "/usr/share/wallpapers/Path/contents/images/2560x1600.jpg"
-    assert corpus.licence_for(paragraphs, other)[0] == "GPL-2+"
-    assert corpus.licence_for([], other) == ("unknown", "")
+    assert licences.licence_for(paragraphs, other)[0] == "GPL-2+"
+    assert licences.licence_for([], other) == ("unknown", "")
 
 
 class FakeApt:
@@ -448,10 +457,10 @@ class FakeApt:
 
 def test_fetch_deb_downloads_and_unpacks_once(tmp_path):
     apt = FakeApt(fail_first_download=True)
-    root = corpus.fetch_deb("pkg", tmp_path, run=apt)
+    root = debs.fetch_deb("pkg", tmp_path, run=apt)
     assert root == tmp_path / "pkg"
     assert (root / "usr/share/doc/pkg/copyright").is_file()
-    assert corpus.deb_version(root) == "4:1.0-1"
+    assert debs.deb_version(root) == "4:1.0-1"
     # The failed download ran apt-get update once, then succeeded.
     assert apt.calls == [
         ["apt-get", "download"],
@@ -461,11 +470,11 @@ def test_fetch_deb_downloads_and_unpacks_once(tmp_path):
     ]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     apt.calls.clear()
-    assert corpus.fetch_deb("pkg", tmp_path, run=apt) == root
+    assert debs.fetch_deb("pkg", tmp_path, run=apt) == root
     assert apt.calls == []
     # A downloaded .deb is unpacked again without downloading.
     shutil.rmtree(root)
-    corpus.fetch_deb("pkg", tmp_path, run=apt)
+    debs.fetch_deb("pkg", tmp_path, run=apt)
     assert apt.calls == [["dpkg", "-x"]]
 
 
@@ -474,7 +483,7 @@ def test_fetch_deb_failure_is_a_clear_error(tmp_path):
         return subprocess.CompletedProcess(cmd, 100, "", "E: no such package")
 
     with pytest.raises(corpus.CorpusError, match="no such package"):
-        corpus.fetch_deb("nothing", tmp_path, run=run)
+        debs.fetch_deb("nothing", tmp_path, run=run)
 
 
 @pytest.mark.slow

@@ -73,12 +73,6 @@ def test_bundled_default():
         assert model.weights_file.name == "model.weights.h5"
 
 
-def test_bundled_dir_is_the_colorizers():
-    from attention_colorization.colorizer import bundled_weights_dir
-
-    assert weights_path.bundled_dir() == bundled_weights_dir().resolve()
-
-
 def test_workdir(workdir):
     model = resolve_weights(workdir)
     assert model == ModelPath(

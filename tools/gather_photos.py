@@ -15,7 +15,8 @@ backgrounds. The Debian packages are fetched with ``apt-get download`` into
     OUTPUT/MANIFEST.csv  file, kind, split, source package, path, licence, mask...
 
 A second run resumes: packages, images and masks that exist are kept. The
-choices of sources and the details are in attention_colorization/data/corpus.py.
+choices of sources are in attention_colorization/data/corpus/catalogue.py, the
+details in the rest of that package.
 ``--example_dir`` also writes the bundled example pair
 (attention_colorization/weights/demo): two overlapping views of the validation
 photo ``--example_photo``, the left one gray, the right one the reference.

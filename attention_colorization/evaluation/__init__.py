@@ -10,6 +10,9 @@
   auto) from a CSV or built from a folder.
 * :mod:`.images` - resizing (centre crop or long side), decode-once cache.
 * :mod:`.evaluate_lib` - the run behind ``tools/evaluate.py``.
+* :mod:`.runners` - the methods and how each colourises a target.
+* :mod:`.scoring` - the scores of one output, their means per kind and method.
+* :mod:`.report` - results.csv, summary.md, summary.json, the contact sheet.
 """
 
 from attention_colorization.evaluation.metrics import (

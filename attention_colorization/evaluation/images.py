@@ -24,6 +24,8 @@ import numpy as np
 from attention_colorization import imageio
 from attention_colorization.evaluation import metrics
 
+DEFAULT_SIZE = 256  # The paper's evaluation side.
+
 
 @dataclasses.dataclass(frozen=True)
 class Resize:
@@ -34,7 +36,7 @@ class Resize:
         long_side: long side resized to it (up or down), aspect kept.
     """
 
-    size: int | None = 256
+    size: int | None = DEFAULT_SIZE
     long_side: int | None = None
 
     def __post_init__(self):
@@ -68,6 +70,15 @@ class Resize:
         return (
             f"whole photos resized to a long side of {self.long_side} px, aspect kept"
         )
+
+
+def make_resize(size: int | None = None, long_side: int | None = None) -> Resize:
+    """``--size`` (default :data:`DEFAULT_SIZE`) or ``--long_side``, not both."""
+    if size is not None and long_side is not None:
+        raise ValueError("--size and --long_side exclude each other; give one")
+    if long_side is not None:
+        return Resize(size=None, long_side=int(long_side))
+    return Resize(size=DEFAULT_SIZE if size is None else int(size))
 
 
 class ImageCache:

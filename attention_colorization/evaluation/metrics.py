@@ -62,26 +62,15 @@ AS_NOTE = (
 def to_float_rgb(image) -> np.ndarray:
     """An image array -> float64 RGB ``[H, W, 3]`` in [0, 1].
 
+    :func:`attention_colorization.imageio.to_float_rgb` in float64 (alpha
+    dropped) for images of any size: metrics score crops under 8 px too.
+
     Args:
-        image: ``[H, W]``, ``[H, W, 1]``, ``[H, W, 3]`` or ``[H, W, 4]`` (alpha
-            dropped); uint8 (0-255), uint16 (0-65535) or float in [0, 1].
+        image: ``[H, W]``, ``[H, W, 1]``, ``[H, W, 3]`` or ``[H, W, 4]``;
+            uint8 (0-255), uint16 (0-65535) or float in [0, 1].
     """
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[-1] == 4:
-        array = array[..., :3]
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=-1)
-    if array.ndim != 3 or array.shape[-1] != 3:
-        raise ValueError(f"expected an image [H, W(, C)], got shape {array.shape}")
-    if array.dtype == np.uint8:
-        return array.astype(np.float64) / 255.0
-    if array.dtype == np.uint16:
-        return array.astype(np.float64) / 65535.0
-    if np.issubdtype(array.dtype, np.floating) or array.dtype == np.bool_:
-        return np.clip(array.astype(np.float64), 0.0, 1.0)
-    raise ValueError(f"unsupported image dtype {array.dtype}")
+    rgb, _ = imageio.to_float_rgb(image, min_side=1, dtype=np.float64)
+    return rgb
 
 
 def to_uint8(rgb) -> np.ndarray:
