@@ -275,3 +275,103 @@ def test_soft_encode_far_from_every_bin_stays_finite():
     np.testing.assert_array_equal(enc.argmax(-1), nearest)
     hist = color.reference_histogram(tf.fill([8, 8, 2], 110.0), floor=1e-4)
     assert np.all(np.isfinite(hist.numpy()))
+
+
+# ------------------------------------------------------------- gamut fitting
+
+
+def _np_srgb(lab: np.ndarray) -> np.ndarray:
+    """Exact (float64) unclipped sRGB of Lab ``[..., 3]``."""
+    linear = color._np_lab_to_linear(lab)
+    return np.where(
+        linear > 0.0031308,
+        1.055 * np.abs(linear) ** (1 / 2.4) - 0.055,
+        12.92 * linear,
+    )
+
+
+def _exact_scale(lab: np.ndarray, steps: int = 40) -> np.ndarray:
+    """The largest in-gamut chroma scale by a fine search (float64): the first
+    exit along the ray, sampled at 1/512, then bisected."""
+    low, high = color._gamut_bounds()
+    samples = np.linspace(0.0, 1.0, 513)
+
+    def inside(s):
+        linear = color._np_lab_to_linear(
+            np.concatenate([lab[:, :1], lab[:, 1:] * s[:, None]], -1)
+        )
+        return ((linear >= low) & (linear <= high)).all(-1)
+
+    lo, hi = np.zeros(len(lab)), np.ones(len(lab))
+    found = np.zeros(len(lab), bool)
+    for a, b in zip(samples[:-1], samples[1:], strict=True):
+        out = ~inside(np.full(len(lab), b)) & ~found
+        lo[out], hi[out] = a, b
+        found |= out
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        ok = inside(mid)
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    return np.where(found, lo, 1.0)
+
+
+def _random_lab(count: int, seed: int) -> np.ndarray:
+    """Uniform Lab in [0, 100] x [-128, 128]^2, half of it near the yellow cusp."""
+    rng = np.random.default_rng(seed)
+    uniform = np.stack(
+        [rng.uniform(0, 100, count), *rng.uniform(-128, 128, (2, count))], -1
+    )
+    hue = np.radians(rng.uniform(85, 115, count))
+    chroma = rng.uniform(10, 130, count)
+    yellow = np.stack(
+        [rng.uniform(85, 100, count), chroma * np.cos(hue), chroma * np.sin(hue)], -1
+    )
+    edges = [[0, 50, 50], [100, 20, -20], [100, 0, 0], [0, 0, 0], [99.99, 1, 1]]
+    return np.concatenate([uniform, yellow, edges]).astype(np.float32)
+
+
+def test_fit_to_gamut_in_gamut_within_one_level_l_and_hue_kept():
+    lab = _random_lab(20000, seed=11)
+    fitted = color.fit_to_gamut(tf.constant(lab)).numpy()
+    np.testing.assert_array_equal(fitted[:, 0], lab[:, 0])  # L exactly
+    rgb = _np_srgb(fitted.astype(np.float64))
+    assert np.maximum(rgb - 1.0, -rgb).max() < 1.0 / 255  # in gamut within a level
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    moved = chroma > 1.0
+    hue_in = np.arctan2(lab[moved, 2], lab[moved, 1])
+    hue_out = np.arctan2(fitted[moved, 2], fitted[moved, 1])
+    assert np.abs(np.angle(np.exp(1j * (hue_out - hue_in)))).max() < 1e-4
+    # The largest such scale: chroma short of the exact limit by little.
+    scale = np.hypot(fitted[:, 1], fitted[:, 2]) / np.maximum(chroma, 1e-9)
+    deficit = (_exact_scale(lab.astype(np.float64)) - scale) * chroma
+    assert np.percentile(deficit, 99.9) < 0.2
+    assert np.mean(np.abs(deficit)) < 0.1
+
+
+def test_gamut_scale_is_one_in_gamut_and_works_under_xla_free_graphs():
+    rgb = _dense_rgb(9)
+    lab = color.rgb_to_lab(tf.constant(rgb, tf.float32))
+    scale = tf.function(color.gamut_scale)(lab[:, 0], lab[:, 1], lab[:, 2])
+    np.testing.assert_array_equal(scale.numpy(), 1.0)
+    table_scale, flagged = tf.function(color.gamut_scale_table, jit_compile=True)(
+        lab[:, 0], lab[:, 1], lab[:, 2]
+    )
+    np.testing.assert_array_equal(table_scale.numpy(), 1.0)
+    assert not flagged.numpy().any()
+
+
+def test_packaged_gamut_table_rows_equal_a_fresh_derivation():
+    table = color.gamut_table()
+    assert table.shape == (color.GAMUT_LEVELS, color.GAMUT_HUES, 6)
+    rows = [0, 57, 140, 200]
+    derived = color.pack_gamut_table(color.derive_gamut_table(rows=rows))
+    np.testing.assert_array_equal(derived.astype(np.float32), table[rows])
+
+
+def test_fast_companding_matches_the_power():
+    lab = color.rgb_to_lab(tf.constant(_dense_rgb(), tf.float32))
+    exact = color.lab_to_rgb(lab).numpy()
+    fast = color.lab_to_rgb(lab, fast=True).numpy()
+    assert np.abs(fast - exact).max() < 2e-6
+    with pytest.raises(ValueError, match="clip"):
+        color.lab_to_rgb(lab, clip=False, fast=True)

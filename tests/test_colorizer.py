@@ -297,3 +297,180 @@ def test_written_files_get_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+
+
+# ------------------------------------------------- full-resolution colour work
+
+
+@pytest.mark.parametrize("width, size", [(7, 32), (128, 32), (1000, 32), (2560, 256)])
+def test_column_taps_equal_tf_resize(width, size):
+    rows = np.random.default_rng(width).uniform(-50, 50, (3, size)).astype(np.float32)
+    left, right, frac = colorizer_lib.column_taps(width, size)
+    ours = rows[:, left] + (rows[:, right] - rows[:, left]) * frac
+    ref = tf.image.resize(rows[None, :, :, None], [3, width], method="bilinear")
+    np.testing.assert_allclose(ours, ref.numpy()[0, ..., 0], atol=1e-5)
+
+
+@pytest.mark.parametrize("xla", [False, True])
+def test_fused_work_equals_the_plain_pipeline(colorizer, monkeypatch, xla):
+    """Band kernel + gathered gamut fitting == resize, fit_to_gamut, lab_to_rgb."""
+    monkeypatch.setattr(colorizer_lib, "XLA_MIN_PIXELS", 0 if xla else 10**12)
+    monkeypatch.setattr(colorizer_lib, "BAND_PIXELS", 40 * 57)  # several bands
+    gray = _gray(121, 57, seed=3)
+    reference = synthetic_photo(48, 48, 8)  # saturated: many pixels out of gamut
+    seen = {}
+    original = colorizer._run
+
+    def spy(inputs, return_maps):
+        out = dict(original(inputs, return_maps=return_maps))
+        # The untrained model's colours are faint: stretch them past the gamut.
+        out["ab"] = out["ab"] * (0.9 / tf.reduce_max(tf.abs(out["ab"])))
+        seen["out"] = out
+        return out
+
+    monkeypatch.setattr(colorizer, "_run", spy)
+    rgb, _, _ = colorizer.colorize_float(gray, reference=reference)
+    ab = color.net_to_ab(seen["out"]["ab"])  # [1, S, S, 2]
+    ab_full = tf.image.resize(ab, [121, 57], method="bilinear")[0]
+    lightness = color.rgb_to_lightness(
+        np.repeat(gray[..., None], 3, -1).astype(np.float32) / 255.0
+    )
+    lab = tf.concat([lightness, ab_full], -1)
+    outside = color.outside_gamut(lab).numpy()
+    assert 0.05 < outside.mean() < 0.95  # both paths are exercised
+    expected = color.lab_to_rgb(color.fit_to_gamut(lab)).numpy()
+    np.testing.assert_allclose(rgb, expected, atol=2e-4)
+    as_uint8 = colorizer.colorize(gray, reference=reference)
+    assert np.abs(as_uint8.astype(int) - np.round(expected * 255)).max() <= 1
+
+
+# --------------------------------------------------------------- precision
+
+
+def test_auto_precision_follows_the_cpu_flags(tmp_path, monkeypatch):
+    from attention_colorization import precision
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n\n")
+    assert precision.cpu_flags(cpuinfo) == {"fpu", "sse2", "avx2", "fma"}
+    assert precision.cpu_flags(tmp_path / "missing") == frozenset()
+    monkeypatch.setattr(precision, "gpu_capabilities", lambda: [])
+    calls = []
+    monkeypatch.setattr(precision.logging, "info", lambda *a: calls.append(a))
+    monkeypatch.setattr(precision, "_logged", False)
+    read = precision.cpu_flags
+    monkeypatch.setattr(precision, "cpu_flags", lambda: read(cpuinfo))
+    assert precision.resolve_precision("auto") == "float32"  # no bf16 flag
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"amx_bf16"}))
+    assert precision.resolve_precision("auto") == "bfloat16"
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    assert precision.resolve_precision() == "bfloat16"
+    assert len(calls) == 1  # logged once per process
+    assert precision.resolve_precision("float32") == "float32"
+    monkeypatch.setattr(precision, "gpu_capabilities", lambda: [(7, 5)])
+    assert precision.resolve_precision("auto") == "float32"  # the GPU decides
+    with pytest.raises(ValueError, match="precision"):
+        precision.resolve_precision("float16")
+
+
+def test_load_restores_the_dtype_policy(tiny_workdir):
+    import keras
+
+    before = keras.config.dtype_policy().name
+    model = Colorizer.load(tiny_workdir, precision="bfloat16")
+    assert keras.config.dtype_policy().name == before
+    assert model.precision == "bfloat16"
+    assert model.generator.decoder.compute_dtype == "bfloat16"
+    # The test model matches on F: F stays float32 (precision.keep_float32).
+    assert model.generator.feature_extractor.compute_dtype == "float32"
+    assert model.generator.compute_dtype == "float32"  # its own arithmetic
+    out = model.colorize(_gray(40, 36), reference=synthetic_photo(32, 32, 2))
+    assert out.shape == (40, 36, 3) and out.dtype == np.uint8
+
+
+def _photos(count: int = 10, side: int = 192) -> list:
+    """``count`` real photos (scikit-image's), square crops at ``side`` px."""
+    from skimage import data
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    photos.append(data.stereo_motorcycle()[0])
+    crops = []
+    for photo in photos:
+        h, w = photo.shape[:2]
+        s = min(h, w)
+        crops += [photo[:s, :s, :3], photo[h - s :, w - s :, :3]]
+    return [
+        np.asarray(Image.fromarray(c).resize((side, side), Image.BOX))
+        for c in crops[:count]
+    ]
+
+
+def test_bfloat16_colours_match_float32_on_photos():
+    """The bundled model: mean |delta ab| < 1 and max < 6 Lab units over 10 photos."""
+    float32 = Colorizer.load(precision="float32")
+    bfloat16 = Colorizer.load(precision="bfloat16")
+    photos = _photos()
+    means, maxima = [], []
+    for i, photo in enumerate(photos):
+        gray = np.round(photo.astype(np.float32) @ [0.299, 0.587, 0.114])
+        gray = gray.astype(np.uint8)
+        reference = photos[(i + 2) % len(photos)]
+        ab = [
+            color.rgb_to_lab(m.colorize_float(gray, reference=reference)[0]).numpy()
+            for m in (float32, bfloat16)
+        ]
+        delta = np.linalg.norm(ab[0][..., 1:] - ab[1][..., 1:], axis=-1)
+        means.append(delta.mean())
+        maxima.append(delta.max())
+    assert np.mean(means) < 1.0, means
+    assert max(maxima) < 6.0, maxima
+
+
+# -------------------------------------------------------------- references
+
+
+def _old_prepared(colorizer, path):
+    """Today's reference path before this change: full decode, then area."""
+    rgb, _ = imageio.to_float_rgb(imageio.load_image(path))
+    size = [colorizer.image_size] * 2
+    small = tf.image.resize(tf.constant(rgb)[None], size, method="area")[0]
+    lab = color.rgb_to_lab(tf.clip_by_value(small, 0.0, 1.0))
+    hist = color.reference_histogram(lab[..., 1:], floor=colorizer.hist_floor)
+    return colorizer_lib.PreparedReferences(lab[None], hist[None])
+
+
+def test_large_jpeg_reference_decodes_small_with_the_same_output(
+    tmp_path, colorizer, monkeypatch
+):
+    photo = np.asarray(Image.fromarray(_photos(1)[0]).resize((1600, 1200)))
+    path = tmp_path / "reference.jpg"
+    Image.fromarray(photo).save(path, quality=90)
+    from PIL import JpegImagePlugin
+
+    drafts = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        result = original(self, mode, size)
+        drafts.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    gray = _gray(60, 64, seed=5)
+    new = colorizer.colorize(gray, reference=path)
+    # 8 x S (the test model: 32 px) = 256: decoded at 1/4, 400 x 300.
+    assert drafts == [(400, 300)]
+    old = colorizer.colorize(gray, references=_old_prepared(colorizer, path))
+    assert np.abs(new.astype(int) - old.astype(int)).max() <= 1
+    prepared = colorizer.prepare_references([path])
+    np.testing.assert_allclose(
+        prepared.lab.numpy(), _old_prepared(colorizer, path).lab.numpy(), atol=1.0
+    )
+
+
+def test_area_to_model_size_in_bands_equals_one_resize(colorizer, monkeypatch):
+    rgb = synthetic_photo(301, 203, 4)
+    whole = tf.image.resize(rgb[None].astype(np.float32) / 255, [32, 32], "area")
+    monkeypatch.setattr(colorizer_lib, "BAND_PIXELS", 203 * 17)
+    banded = colorizer._area_to_model_size(rgb)
+    np.testing.assert_allclose(banded.numpy(), whole.numpy()[0], atol=1e-5)

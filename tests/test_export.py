@@ -698,8 +698,11 @@ def test_client_missing_input(client_inputs, capsys):
 
 # -------------------------------------------------------------------- TFLite
 
+
 # mean |delta ab| (Lab units) allowed against the float SavedModel/Keras path.
 TOLERANCES = {"none": 0.5, "float16": 1.0, "dynamic": 3.0, "int8": 6.0}
+# The ops that split XNNPACK's partition in the first TFLite export (issue 11).
+SPLITTING_OPS = {"POW", "UNSORTED_SEGMENT_SUM", "TOPK_V2", "WHILE"}
 
 
 @pytest.fixture(scope="module")
@@ -715,14 +718,25 @@ def tflite_models(mobile):
     }
 
 
+def _pair(seed, size=32, interface="lab"):
+    """One input of the mobile signature: a gray target and a colour reference."""
+    gray = np.repeat(_gray(size, size, seed=seed)[..., None], 3, axis=-1)
+    reference = synthetic_photo(size, size, seed + 10)
+    return tflite_lib.pair_inputs(gray, reference, interface)
+
+
 @pytest.fixture(scope="module")
 def mobile_pairs():
     """Test inputs at S = 32 (not the calibration photos)."""
-    pairs = []
-    for i in range(3):
-        gray = _gray(32, 32, seed=20 + i)[None, ..., None]
-        pairs.append({"gray": gray, "reference": synthetic_photo(32, 32, 30 + i)[None]})
-    return pairs
+    return [_pair(20 + i) for i in range(3)]
+
+
+def _generator_ab(generator, config, pair):
+    """The Keras generator's ab (Lab units) on ``lab`` inputs (the floor added)."""
+    hist = pair["ref_hist"] + config.data.hist_floor
+    hist = hist / hist.sum(axis=-1, keepdims=True)
+    inputs = {"l": pair["l"], "ref_lab": pair["ref_lab"], "ref_hist": hist}
+    return color.net_to_ab(generator(inputs, stage=2)["ab"]).numpy()
 
 
 def test_mobile_function_matches_keras_generator(mobile, mobile_pairs, tiny_workdir):
@@ -732,14 +746,79 @@ def test_mobile_function_matches_keras_generator(mobile, mobile_pairs, tiny_work
     concrete, _, size = mobile
     assert size == config.data.image_size == 32
     for pair in mobile_pairs:
-        rgb = np.repeat(pair["gray"], 3, -1).astype(np.float32) / 255.0
-        lightness = color.rgb_to_lab(rgb)[..., :1]
-        ref_lab = color.rgb_to_lab(pair["reference"].astype(np.float32) / 255.0)
-        hist = color.ab_histogram(ref_lab[..., 1:], floor=config.data.hist_floor)
-        out = generator({"l": lightness, "ref_lab": ref_lab, "ref_hist": hist}, stage=2)
-        expected = color.net_to_ab(out["ab"]).numpy()
         got = concrete(**{k: tf.constant(v) for k, v in pair.items()})["ab"].numpy()
-        assert _mean_abs(got, expected) < 1e-3
+        assert _max_abs(got, _generator_ab(generator, config, pair)) < 1e-3
+
+
+@pytest.mark.parametrize("block", [1, 2, 8, None])
+def test_top_k_values_is_top_k_bit_for_bit(block):
+    """The SCM's top-k of the mobile graph (REDUCE_MAX rounds), ties included."""
+    from attention_colorization.export import mobile_graph
+
+    rng = np.random.default_rng(block or 0)
+    x = rng.integers(-3, 4, size=(3, 5, 64)).astype(np.float32) * 0.37
+    x[0, 1] = -2.0  # One value throughout (a flat reference).
+    x[1, 2, :3] = 5.0  # The maximum three times.
+    x[2, 3, ::2] = 1.11  # Ties in every block.
+    y = rng.normal(size=(2, 16, 64)).astype(np.float32) * 40.0
+    for values, bound in ((x, 10.0), (y, 400.0)):
+        got = mobile_graph.top_k_values(tf.constant(values), 8, bound, block)
+        want = tf.math.top_k(values, 8).values
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@pytest.fixture(scope="module")
+def pretrained_matching():
+    """A random generator with the EfficientNet-Lite0 matcher (64 px), its
+    module, and its float32 ``lab`` TFLite model."""
+    from conftest import tiny_config
+
+    from attention_colorization.model import build_generator
+
+    config = tiny_config(
+        **{"model.matching": "efficientnet_lite0", "data.image_size": 64}
+    )
+    generator = build_generator(config)
+    module = saved_model_lib.ColorizerModule(generator, config)
+    concrete, owner, _ = tflite_lib.mobile_function_from_module(module)
+    return generator, config, tflite_lib.convert(concrete, owner, "none")
+
+
+def test_mobile_graph_equals_the_generator_with_pretrained_matching(
+    pretrained_matching,
+):
+    """mobile_graph.forward restates the generator (SCM, DCM, gate, decoder,
+    matcher input) with XNNPACK's ops: the same ab within float rounding."""
+    from attention_colorization.export import mobile_graph
+
+    generator, config, model = pretrained_matching
+    for seed in (1, 2):
+        pair = _pair(seed, size=64)
+        hist = pair["ref_hist"] + config.data.hist_floor
+        hist = hist / hist.sum(axis=-1, keepdims=True)
+        inputs = {"l": pair["l"], "ref_lab": pair["ref_lab"], "ref_hist": hist}
+        want = generator(inputs, stage=2)["ab"].numpy()  # ab / 110
+        got = tf.function(mobile_graph.forward)(generator, *inputs.values())
+        assert _max_abs(got, want) < 1e-5
+        assert _max_abs(tflite_lib.run(model, **pair), 110.0 * want) < 1e-3
+
+
+@pytest.mark.parametrize("quantize", ["none", "float16"])
+def test_mobile_graph_runs_whole_in_xnnpack(
+    tflite_models, pretrained_matching, quantize
+):
+    """No op of the ``lab`` graph stays outside XNNPACK: one partition."""
+    from attention_colorization.export import mobile_graph
+
+    models = {"encoder": tflite_models[quantize]}
+    if quantize == "none":
+        models["efficientnet_lite0"] = pretrained_matching[2]
+    for matching, model in models.items():
+        ops = set(tflite_lib.list_ops(model))
+        assert not ops & SPLITTING_OPS, (matching, ops)
+        assert not ops & set(mobile_graph.NON_XNNPACK_OPS), (matching, ops)
+        report = tflite_lib.xnnpack_report(model)
+        assert report["undelegated"] == [] and report["partitions"] == 1, report
 
 
 @pytest.mark.parametrize("quantize", tflite_lib.QUANTIZE_MODES)
@@ -752,22 +831,22 @@ def test_tflite_variant_parity_and_builtin_ops(
     assert "CONV_2D" in ops and "SOFTMAX" in ops
     assert all(op.isupper() and op != "CUSTOM" for op in ops), ops  # No Flex/custom.
     interpreter = tflite_lib.interpreter(model)
-    assert interpreter.get_signature_list() == {
-        "serving_default": {"inputs": ["gray", "reference"], "outputs": ["ab"]}
-    }
+    (signature,) = interpreter.get_signature_list().items()
+    assert signature[0] == "serving_default"
+    assert set(signature[1]["inputs"]) == {"l", "ref_lab", "ref_hist"}
+    assert signature[1]["outputs"] == ["ab"]
     runner = interpreter.get_signature_runner("serving_default")
     details = runner.get_input_details()
-    assert details["gray"]["dtype"] == np.uint8
-    assert list(details["gray"]["shape"]) == [1, 32, 32, 1]
-    assert list(details["reference"]["shape"]) == [1, 32, 32, 3]
+    assert all(d["dtype"] == np.float32 for d in details.values())
+    assert list(details["l"]["shape"]) == [1, 32, 32, 1]
+    assert list(details["ref_lab"]["shape"]) == [1, 32, 32, 3]
+    assert list(details["ref_hist"]["shape"]) == [1, color.NUM_BINS]
     errors = []
     for pair in mobile_pairs:
         ab = runner(**pair)["ab"]
         assert ab.shape == (1, 32, 32, 2) and ab.dtype == np.float32
-        expected = concrete(**{k: tf.constant(v) for k, v in pair.items()})[
-            "ab"
-        ].numpy()
-        errors.append(_mean_abs(ab, expected))
+        expected = concrete(**{k: tf.constant(v) for k, v in pair.items()})["ab"]
+        errors.append(_mean_abs(ab, expected.numpy()))
     assert max(errors) <= TOLERANCES[quantize], errors
     if quantize == "none":
         assert max(errors) < 1e-3  # Float32 TFLite is the same computation.
@@ -814,24 +893,74 @@ def test_small_config_int8_size_ratio(tmp_path):
     assert sizes["int8"] <= 0.30 * sizes["none"], sizes
 
 
+def test_uint8_interface(saved_model_dir, tflite_models):
+    """``--interface=uint8``: images in, the colour work in the graph (with the
+    ops XNNPACK leaves out); the same ab as the ``lab`` model on those images."""
+    concrete, owner, size = tflite_lib.mobile_function_from_saved_model(
+        saved_model_dir, interface="uint8"
+    )
+    model = tflite_lib.convert(concrete, owner, "none")
+    runner = tflite_lib.interpreter(model).get_signature_runner("serving_default")
+    details = runner.get_input_details()
+    assert set(details) == {"gray", "reference"}
+    assert details["gray"]["dtype"] == np.uint8
+    assert list(details["gray"]["shape"]) == [1, 32, 32, 1]
+    assert {"POW", "TOPK_V2"} <= set(tflite_lib.list_ops(model))
+    assert tflite_lib.xnnpack_report(model)["partitions"] > 1
+    for seed in (3, 4):
+        images = _pair(seed, interface="uint8")
+        ab = runner(**images)["ab"]
+        expected = concrete(**{k: tf.constant(v) for k, v in images.items()})["ab"]
+        assert _mean_abs(ab, expected.numpy()) < 1e-3
+        lab = tflite_lib.run(tflite_models["none"], **_pair(seed))
+        assert _mean_abs(ab, lab) < 0.05  # numpy vs TensorFlow colour work
+
+
 def test_tflite_image_size_multiple(mobile, saved_model_dir):
     concrete, owner, size = tflite_lib.mobile_function_from_saved_model(
         saved_model_dir, image_size=64
     )
     assert size == 64
     model = tflite_lib.convert(concrete, owner, "none")
-    gray = np.repeat(np.repeat(_gray(32, 32, seed=3), 2, 0), 2, 1)[None, ..., None]
-    ref = np.repeat(np.repeat(synthetic_photo(32, 32, 4), 2, 0), 2, 1)[None]
-    ab = tflite_lib.run(model, gray, ref)
+    pair = _pair(3)
+    # Pooling the 2x-repeated inputs gives back the 32 px ones exactly.
+    big = {k: np.repeat(np.repeat(pair[k], 2, 1), 2, 2) for k in ("l", "ref_lab")}
+    ab = tflite_lib.run(model, ref_hist=pair["ref_hist"], **big)
     assert ab.shape == (1, 64, 64, 2)
-    # Pooling the 2x-repeated images gives back the 32 px ones exactly.
-    small = mobile[0](
-        gray=tf.constant(gray[:, ::2, ::2]), reference=tf.constant(ref[:, ::2, ::2])
-    )
+    small = mobile[0](**{k: tf.constant(v) for k, v in pair.items()})
     upsampled = tf.image.resize(small["ab"], [64, 64], method="bilinear").numpy()
     assert _mean_abs(ab, upsampled) < 1e-3
     with pytest.raises(tflite_lib.TFLiteExportError, match="multiple"):
         tflite_lib.mobile_function_from_saved_model(saved_model_dir, image_size=48)
+    with pytest.raises(tflite_lib.TFLiteExportError, match="--interface"):
+        tflite_lib.mobile_function_from_saved_model(saved_model_dir, interface="rgb")
+
+
+def test_reference_implementation_matches_serving_default(loaded, tflite_models):
+    """The app side in numpy (mobile_reference) around the TFLite model gives
+    the SavedModel's colour photo."""
+    from attention_colorization.export import mobile_reference
+
+    for seed, (h, w) in ((5, (37, 53)), (6, (64, 48))):
+        gray = _gray(h, w, seed=seed)
+        reference = synthetic_photo(40, 44, seed + 1)
+        rgb = mobile_reference.colorize(tflite_models["none"], gray, reference)
+        served = loaded.signatures["serving_default"](
+            gray=tf.constant(gray[None, ..., None]),
+            reference=tf.constant(reference[None]),
+        )["rgb"][0].numpy()
+        assert rgb.shape == served.shape and rgb.dtype == np.uint8
+        assert _mean_abs(rgb, served) < 0.5 and _max_abs(rgb, served) <= 3
+
+
+def test_reference_implementation_needs_no_tensorflow():
+    code = (
+        "import sys\n"
+        "from attention_colorization.export import mobile_reference as ref\n"
+        "assert ref.ab_bins().shape == (313, 2)\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_conversion_refuses_flex_ops_and_scanner_sees_them():
@@ -856,11 +985,43 @@ def test_calibration_uses_real_photos():
     assert len(photos) >= 4 and all(p.is_file() for p in photos)
     pairs = tflite_lib.representative_pairs(32, photos[:3])
     assert len(pairs) == 6
+    assert set(pairs[0]) == {"l", "ref_lab", "ref_hist"}
+    assert pairs[0]["l"].shape == (1, 32, 32, 1) and pairs[0]["l"].dtype == np.float32
+    assert pairs[1]["ref_lab"].shape == (1, 32, 32, 3)
+    assert pairs[0]["ref_lab"][..., 1:].std() > 5  # Real, colourful content.
+    np.testing.assert_allclose(pairs[0]["ref_hist"].sum(), 1.0, rtol=1e-5)
+    uint8 = tflite_lib.representative_pairs(32, photos[:2], interface="uint8")
     assert (
-        pairs[0]["gray"].shape == (1, 32, 32, 1) and pairs[0]["gray"].dtype == np.uint8
+        uint8[0]["gray"].shape == (1, 32, 32, 1) and uint8[0]["gray"].dtype == np.uint8
     )
-    assert pairs[1]["reference"].shape == (1, 32, 32, 3)
-    assert pairs[0]["reference"].std() > 10  # Real, colourful content.
+    assert len(tflite_lib.package_photos()) > len(tflite_lib.CALIBRATION_PHOTOS)
+
+
+def test_calibration_dir(photo_dir, tmp_path):
+    photos = tflite_lib.calibration_photos(photo_dir)
+    assert len(photos) == 8 and photos == sorted(photos)  # Subfolders too.
+    picked = tflite_lib.calibration_photos(photo_dir, limit=3)
+    assert picked == [photos[0], photos[4], photos[7]]
+    (tmp_path / "one").mkdir()
+    Image.fromarray(synthetic_photo(16, 16, 0)).save(tmp_path / "one" / "a.png")
+    with pytest.raises(tflite_lib.TFLiteExportError, match="too few"):
+        tflite_lib.calibration_photos(tmp_path / "one")
+    with pytest.raises(tflite_lib.TFLiteExportError, match="not a folder"):
+        tflite_lib.calibration_photos(tmp_path / "none")
+    output = str(tmp_path / "m.tflite")
+    assert cli.export_tflite(output, quantize="none", calibration_dir=".") == 1
+    assert cli.export_tflite(output, quantize="int8", calibration_dir="/none") == 1
+
+
+def test_photo_errors(tflite_models):
+    photos = tflite_lib.package_photos()[:2]
+    rows = tflite_lib.photo_errors(
+        tflite_models["float16"], tflite_models["none"], photos, 32
+    )
+    assert [r["photo"] for r in rows] == [p.name for p in photos]
+    for row in rows:
+        assert 0 <= row["related"] <= TOLERANCES["float16"]
+        assert 0 <= row["unrelated"] <= TOLERANCES["float16"]
 
 
 def test_unknown_quantize_mode(mobile):

