@@ -31,15 +31,6 @@ HIST441_SIZE = 21  # 21 x 21 = 441 bins of the HIS metric (Gray2ColorNet).
 HIST441_STEP = 0.1  # Bin spacing on ab / 110 in [-1, 1].
 HISTOGRAM_GRID = 32  # reference_histogram: area-average to at most 32 x 32 first.
 GAMUT_TOLERANCE = 1e-4  # fit_to_gamut: how far outside [0, 1] still counts as in.
-GAMUT_TABLE_FILE = "gamut_chroma.npy"  # weights/: fit_to_gamut's chroma limits.
-GAMUT_LEVELS = 201  # the table's L rows: 0, 0.5, ..., 100.
-GAMUT_HUES = 360  # the table's hue columns (steps of the diamond angle, 4 / 360).
-GAMUT_CHROMA_LIMIT = 200.0  # the table's search range, past any sRGB chroma.
-# gamut_scale: where the table's scale leaves a colour more than this outside
-# [0, 1] (sRGB units; rare: rays grazing a face of the RGB cube, near the
-# yellow cusp), bisection below it settles those colours.
-GAMUT_REFINE_EXCESS = 0.75 / 255
-GAMUT_REFINE_STEPS = 12  # that bisection's steps: chroma within 2^-12.
 
 # sRGB (D65) <-> XYZ, the matrix scikit-image uses, and the D65 (2 degree) white.
 _XYZ_FROM_RGB = np.array(
@@ -135,7 +126,7 @@ def _lab_f(t: tf.Tensor) -> tf.Tensor:
     return tf.where(t > _LAB_EPSILON, cube_root, _LAB_KAPPA * t + 16.0 / 116.0)
 
 
-def _lab_to_linear(lab: tf.Tensor) -> tf.Tensor:
+def lab_to_linear(lab: tf.Tensor) -> tf.Tensor:
     """CIE Lab ``[..., 3]`` to linear (not yet companded) sRGB ``[..., 3]``."""
     lightness, a, b = tf.unstack(lab, axis=-1)
     fy = (lightness + 16.0) / 116.0
@@ -168,7 +159,7 @@ def lab_to_rgb(lab: tf.Tensor, clip: bool = True, fast: bool = False) -> tf.Tens
     lab = tf.convert_to_tensor(lab)
     if not lab.dtype.is_floating:
         raise TypeError(f"lab_to_rgb expects a float tensor, got {lab.dtype}")
-    linear = _lab_to_linear(lab)
+    linear = lab_to_linear(lab)
     if fast:
         if not clip:
             raise ValueError("lab_to_rgb(fast=True) needs clip=True")
@@ -218,287 +209,12 @@ def lightness_to_gray_rgb(lightness: tf.Tensor) -> tf.Tensor:
 
 
 def fit_to_gamut(lab: tf.Tensor) -> tf.Tensor:
-    """Brings Lab colours into the sRGB gamut by reducing chroma, keeping L and hue.
+    """Brings Lab colours ``[..., 3]`` into the sRGB gamut by reducing chroma,
+    keeping L and hue: :func:`attention_colorization.gamut.fit_to_gamut`
+    (a table lookup, not a search; that module has the method)."""
+    from attention_colorization import gamut  # gamut imports this module
 
-    Each colour's ab is scaled by :func:`gamut_scale`: the largest ``s`` in
-    [0, 1] for which ``(L, s a, s b)`` is in gamut, so L is kept exactly and
-    the hue too, unlike clipping RGB.
-
-    Args:
-        lab: float tensor ``[..., 3]`` in Lab units, L in [0, 100].
-
-    Returns:
-        Lab ``[..., 3]`` whose sRGB lies in [0, 1] within 1/300.
-    """
-    lab = tf.convert_to_tensor(lab)
-    lightness, a, b = tf.unstack(lab, axis=-1)
-    scale = gamut_scale(lightness, a, b)
-    return tf.stack([lightness, a * scale, b * scale], axis=-1)
-
-
-def gamut_scale(lightness: tf.Tensor, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
-    """The largest ``s`` in [0, 1] with ``Lab(L, s a, s b)`` in the sRGB gamut.
-
-    :func:`gamut_scale_table`, then :func:`refine_gamut_scale` for the colours
-    it flags (rare; nothing more runs where there are none).
-
-    Args:
-        lightness, a, b: float tensors of one shape (any), Lab units.
-
-    Returns:
-        ``s``, of their shape and dtype: exactly 1 for colours in gamut.
-    """
-    scale, flagged = gamut_scale_table(lightness, a, b)
-    return tf.cond(
-        tf.reduce_any(flagged),
-        lambda: refine_gamut_scale(lightness, a, b, scale, flagged),
-        lambda: scale,
-    )
-
-
-def gamut_scale_table(
-    lightness: tf.Tensor, a: tf.Tensor, b: tf.Tensor
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """:func:`gamut_scale` by table lookup alone (static shapes: XLA-friendly).
-
-    One pass, no search: the chroma at which the ray from the gray of lightness
-    L in the colour's hue leaves the gamut is looked up in a table
-    (:func:`gamut_table`, package data): for each of the six faces of the RGB
-    cube, the chroma where the ray crosses it, on a grid of L (step 0.5) by
-    hue; each cell keeps the two faces that bind in it (:func:`gamut_cells`).
-    Each face's limit is smooth; the gamut's, their minimum, has edges
-    (the cusps), so interpolating each face's limit and then taking the
-    minimum keeps the edges sharp. The limits are interpolated as reciprocals
-    across hue (a face seen from the gray axis: ``1 / chroma`` is nearly a
-    sinusoid of the hue) and as chroma across L, bilinearly.
-
-    Rays that graze a face (touch it, leave, come back) make that face's limit
-    jump between table cells, and the interpolation can overshoot there:
-    colours left more than :data:`GAMUT_REFINE_EXCESS` out of gamut (rare,
-    near the yellow cusp) are flagged for :func:`refine_gamut_scale`.
-
-    Accuracy with the refinement (float32, 10^5 random Lab colours): the
-    fitted colour's sRGB lies within 0.75/255 of [0, 1]; its chroma is within
-    0.9 (99.9 % within 0.08) of the exact limit, or below it where a grazing
-    ray makes the limit jump between table cells.
-
-    Args:
-        lightness, a, b: float tensors of one shape (any), Lab units.
-
-    Returns:
-        (``s`` of their shape and dtype, exactly 1 for colours in gamut;
-        flagged, bool of that shape).
-    """
-    lightness = tf.convert_to_tensor(lightness)
-    a, b = tf.cast(a, lightness.dtype), tf.cast(b, lightness.dtype)
-    cell, fh, fl = gamut_cell(lightness, a, b)
-    flat = tf.constant(gamut_cells().reshape(-1, 8), lightness.dtype)
-    corners = tf.unstack(tf.gather(flat, cell), axis=-1)
-    return gamut_scale_of_cell(lightness, a, b, corners, fh, fl)
-
-
-def gamut_cell(lightness, a, b) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Where Lab colours fall in :func:`gamut_cells`: (flat cell index int32,
-    fraction across hue, fraction across L), each of the inputs' shape.
-
-    Hue is the "diamond angle" in [0, 4) (monotone in the angle, no atan2).
-    """
-    levels, hues = GAMUT_LEVELS, GAMUT_HUES
-    diamond = b / tf.maximum(tf.abs(a) + tf.abs(b), 1e-30)
-    hue = tf.where(a >= 0, tf.where(b >= 0, diamond, 4.0 + diamond), 2.0 - diamond)
-    hue = hue * (hues / 4.0)
-    h0 = tf.minimum(tf.floor(hue), hues - 1)  # 4.0 - tiny rounds up to 4.0
-    row = tf.clip_by_value(lightness, 0.0, 100.0) * ((levels - 1) / 100.0)
-    l0 = tf.minimum(tf.floor(row), levels - 2)
-    cell = tf.cast(l0, tf.int32) * hues + tf.cast(h0, tf.int32)
-    return cell, hue - h0, row - l0
-
-
-def gamut_scale_of_cell(lightness, a, b, corners, fh, fl):
-    """:func:`gamut_scale_table` given the colours' cells (:func:`gamut_cell`)
-    and their 8 corner values (``corners[k]`` = ``gamut_cells()[..., k]`` at
-    the cell, each of the inputs' shape): the arithmetic, without a gather.
-
-    Returns:
-        (scale, flagged) as :func:`gamut_scale_table`.
-    """
-    limit = None
-    for first in (0, 4):  # the cell's two candidate faces
-        c00, c01, c10, c11 = corners[first : first + 4]
-        floor = 1.0 / GAMUT_CHROMA_LIMIT
-        top = 1.0 / tf.maximum(c00 + (c01 - c00) * fh, floor)  # reciprocals
-        bottom = 1.0 / tf.maximum(c10 + (c11 - c10) * fh, floor)  # across hue
-        face = top + (bottom - top) * fl  # chroma across L
-        limit = face if limit is None else tf.minimum(limit, face)
-    chroma = tf.sqrt(a * a + b * b)
-    scale = tf.minimum(1.0, limit / tf.maximum(chroma, 1e-30))
-    inside = ~outside_gamut(tf.stack([lightness, a, b], -1))
-    scale = tf.where(inside, tf.ones_like(scale), scale)
-    flagged = outside_gamut(
-        tf.stack([lightness, a * scale, b * scale], -1), GAMUT_REFINE_EXCESS
-    )
-    return scale, flagged
-
-
-def refine_gamut_scale(lightness, a, b, scale, flagged) -> tf.Tensor:
-    """Bisects the ``flagged`` colours of :func:`gamut_scale_table` below its
-    ``scale`` (:data:`GAMUT_REFINE_STEPS` steps, in gamut within
-    :data:`GAMUT_TOLERANCE`); the others keep theirs. The flagged colours are
-    gathered first (dynamic shapes: not for XLA).
-
-    Returns:
-        ``s`` like ``scale``.
-    """
-    where = tf.where(flagged)  # [m, rank]
-    l_f, a_f, b_f = (tf.gather_nd(x, where) for x in (lightness, a, b))
-    low, high = tf.zeros_like(l_f), tf.gather_nd(scale, where)  # [m] each
-    for _ in range(GAMUT_REFINE_STEPS):
-        mid = 0.5 * (low + high)
-        ok = ~outside_gamut(tf.stack([l_f, a_f * mid, b_f * mid], -1))
-        low, high = tf.where(ok, mid, low), tf.where(ok, high, mid)
-    return tf.tensor_scatter_nd_update(scale, where, low)
-
-
-def outside_gamut(lab: tf.Tensor, tolerance: float = GAMUT_TOLERANCE) -> tf.Tensor:
-    """Whether Lab colours ``[..., 3]`` lie outside the sRGB gamut: some channel
-    outside [-tolerance, 1 + tolerance] (sRGB units). Returns bool ``[...]``."""
-    low, high = _gamut_bounds(tolerance)
-    channels = tf.unstack(_lab_to_linear(lab), axis=-1)
-    out = [(c < low) | (c > high) for c in channels]
-    return out[0] | out[1] | out[2]
-
-
-def _gamut_bounds(tol: float = GAMUT_TOLERANCE) -> tuple[float, float]:
-    """Linear RGB bounds of sRGB in [-tol, 1 + tol] (companding is monotone)."""
-    return -tol / 12.92, ((1.0 + tol + 0.055) / 1.055) ** 2.4
-
-
-def _diamond_direction(hue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unit ab directions ``(a, b)`` of diamond angles ``hue`` in [0, 4)."""
-    hue = np.asarray(hue, np.float64)
-    a = np.select([hue < 1, hue < 2, hue < 3], [1 - hue, 1 - hue, hue - 3], hue - 3)
-    b = np.select([hue < 1, hue < 2, hue < 3], [hue, 2 - hue, 2 - hue], hue - 4)
-    norm = np.hypot(a, b)
-    return a / norm, b / norm
-
-
-def _np_lab_to_linear(lab: np.ndarray) -> np.ndarray:
-    """:func:`_lab_to_linear` in numpy (float64): Lab ``[..., 3]`` -> ``[..., 3]``."""
-    fy = (lab[..., 0] + 16.0) / 116.0
-    f = np.stack(
-        [lab[..., 1] / 500.0 + fy, fy, np.maximum(fy - lab[..., 2] / 200.0, 0.0)], -1
-    )
-    xyz = np.where(f > _LAB_DELTA, f**3, (f - 16.0 / 116.0) / _LAB_KAPPA)
-    return xyz @ (_RGB_FROM_XYZ * _D65_WHITE[None, :]).T
-
-
-def derive_gamut_table(
-    levels: int = GAMUT_LEVELS,
-    hues: int = GAMUT_HUES,
-    rows=None,
-    step: float = 0.25,
-    refine: int = 30,
-) -> np.ndarray:
-    """Derives :func:`gamut_table` (float64 numpy; minutes for the whole table).
-
-    For each L row, hue column and face of the RGB cube (R, G, B above their
-    upper bound, then below their lower bound; :data:`GAMUT_TOLERANCE`), the
-    chroma at which the ray from the gray of that L, in that hue, first
-    crosses the face: sampled every ``step`` up to :data:`GAMUT_CHROMA_LIMIT`,
-    then bisected ``refine`` times. Stored as reciprocals (0: no crossing).
-
-    Args:
-        levels, hues: the grid (L in [0, 100]; diamond angle in [0, 4)).
-        rows: derive only these L rows (indices), e.g. for a test.
-        step, refine: the search (chroma units; bisection steps).
-
-    Returns:
-        float32 ``[len(rows), hues, 6]`` reciprocal chroma limits.
-    """
-    low, high = _gamut_bounds()
-    lightness = np.linspace(0.0, 100.0, levels)
-    if rows is not None:
-        lightness = lightness[np.asarray(rows)]
-    dir_a, dir_b = _diamond_direction(np.arange(hues) * 4.0 / hues)
-    shape = (len(lightness), hues, 6)
-    ll, da, db = lightness[:, None, None], dir_a[None, :, None], dir_b[None, :, None]
-
-    def outside(chroma):  # chroma [L, H, K] -> [L, H, K, 6]: beyond each face?
-        lab = np.stack(np.broadcast_arrays(ll, chroma * da, chroma * db), -1)
-        linear = _np_lab_to_linear(lab)  # [L, H, K, 3]
-        return np.concatenate([linear > high, linear < low], -1)
-
-    found = np.zeros(shape, bool)
-    lo = np.zeros(shape)
-    hi = np.full(shape, GAMUT_CHROMA_LIMIT)
-    for chroma in np.arange(step, GAMUT_CHROMA_LIMIT + step / 2, step):
-        crossed = outside(np.full(shape[:2] + (1,), chroma))[:, :, 0] & ~found
-        lo[crossed], hi[crossed] = chroma - step, chroma
-        found |= crossed
-    faces = np.arange(6)
-    for _ in range(refine):
-        mid = 0.5 * (lo + hi)
-        out = outside(mid)[:, :, faces, faces]  # face k tested at its own mid
-        hi = np.where(out, mid, hi)
-        lo = np.where(out, lo, mid)
-    return np.where(found, 1.0 / np.maximum(hi, 1e-6), 0.0).astype(np.float32)
-
-
-def pack_gamut_table(table: np.ndarray) -> np.ndarray:
-    """:func:`derive_gamut_table`'s float32 table as stored: float16 rounded up
-    (a larger reciprocal is a smaller chroma limit: the rounding never lets a
-    colour out of gamut)."""
-    packed = table.astype(np.float16)
-    below = packed.astype(np.float32) < table
-    packed[below] = np.nextafter(packed[below], np.float16(np.inf))
-    return packed
-
-
-@functools.cache
-def gamut_table() -> np.ndarray:
-    """Reciprocal chroma limits ``[201, 360, 6]`` of :func:`gamut_scale` (package
-    data, float16 on disk, rounded up: the limits err towards less chroma)."""
-    path = (
-        importlib.resources.files("attention_colorization")
-        / "weights"
-        / GAMUT_TABLE_FILE
-    )
-    with importlib.resources.as_file(path) as file:
-        table = np.load(file).astype(np.float32)
-    table.setflags(write=False)
-    return table
-
-
-@functools.cache
-def gamut_cells() -> np.ndarray:
-    """:func:`gamut_table` by cell, as :func:`gamut_scale_table` reads it.
-
-    A cell spans two L rows and two hue columns (the last wrapping to the
-    first). In 98 % of the cells one face of the RGB cube binds at all four
-    corners, in the rest two (three in 6 of 72,000), so each cell keeps two
-    faces: the one binding most and the nearest other (by the largest
-    ratio of reciprocal limits over the corners); a colour the third face of
-    those 6 cells would have bound is flagged and bisected.
-
-    Returns:
-        float32 ``[levels - 1, hues, 8]``: reciprocal limits of face 1 at the
-        corners (L0, h0), (L0, h1), (L1, h0), (L1, h1), then of face 2.
-    """
-    table = gamut_table()
-    wrapped = np.concatenate([table, table[:, :1]], axis=1)  # [levels, hues + 1, 6]
-    corners = np.stack(
-        [wrapped[:-1, :-1], wrapped[:-1, 1:], wrapped[1:, :-1], wrapped[1:, 1:]], 2
-    )  # [levels - 1, hues, 4, 6]
-    binding = corners.max(-1, keepdims=True)  # [..., 4, 1]
-    closeness = (corners / np.maximum(binding, 1e-12)).max(2)  # [..., 6]
-    votes = (corners == binding).sum(2) + closeness  # ties: the closer face
-    order = np.argsort(-votes, axis=-1)[..., :2]  # [levels - 1, hues, 2]
-    picked = np.take_along_axis(corners, order[:, :, None, :], axis=-1)
-    cells = np.ascontiguousarray(picked.transpose(0, 1, 3, 2)).reshape(
-        corners.shape[:2] + (8,)
-    )
-    cells.setflags(write=False)
-    return cells
+    return gamut.fit_to_gamut(lab)
 
 
 def l_to_net(lightness):

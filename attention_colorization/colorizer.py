@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from attention_colorization import color, imageio
+from attention_colorization import color, gamut, imageio
 from attention_colorization import precision as precision_lib
 from attention_colorization import workdir as workdir_lib
 
@@ -261,7 +261,7 @@ class Colorizer:
         b = _across(ab_rows[..., 1], left, right, frac)
         lab = tf.stack([lightness, a, b], axis=-1)  # [h, W, 3]
         rgb = color.lab_to_rgb(lab, fast=True)  # [h, W, 3] in [0, 1]
-        outside = color.outside_gamut(lab)  # shares the Lab -> linear work
+        outside = gamut.outside_gamut(lab)  # shares the Lab -> linear work
         if as_uint8:
             rgb = tf.cast(tf.round(rgb * 255.0), tf.uint8)
         return rgb, outside
@@ -272,7 +272,7 @@ class Colorizer:
         their L, ab and gamut table cells.
 
         The ab is interpolated as in :meth:`_postprocess` (``ab_rows``
-        ``[H, S, 2]``), the cell looked up in :func:`color.gamut_cells`. Every
+        ``[H, S, 2]``), the cell looked up in :func:`gamut.gamut_cells`. Every
         gather of the fitting is here, in light arithmetic: XLA does not
         vectorise a loop that gathers, so :meth:`_fit_cells` gets none.
 
@@ -292,8 +292,8 @@ class Colorizer:
             tf.gather(p, lo) + (tf.gather(p, hi) - tf.gather(p, lo)) * t
             for p in planes  # [H * S] each
         )
-        cell, fh, fl = color.gamut_cell(values, a, b)
-        table = tf.constant(color.gamut_cells().reshape(-1, 8))
+        cell, fh, fl = gamut.gamut_cell(values, a, b)
+        table = tf.constant(gamut.gamut_cells().reshape(-1, 8))
         corners = tf.stack(tf.unstack(tf.gather(table, cell), axis=-1))  # [8, n]
         return values, a, b, corners, fh, fl
 
@@ -302,12 +302,12 @@ class Colorizer:
         """Out-of-gamut colours ``[n]`` and their cells' corners ``[8, n]`` ->
         (gamut-fitted sRGB ``[n, 3]``, flagged ``[n]``, scale ``[n]``).
 
-        :func:`color.gamut_scale_of_cell` (L and hue kept), then Lab -> sRGB;
+        :func:`gamut.gamut_scale_of_cell` (L and hue kept), then Lab -> sRGB;
         ``flagged`` colours go on to :meth:`_refine_pixels`. The corners come
         in planar (``[8, n]``): XLA's loops over gathered or strided values
         are not vectorised.
         """
-        scale, flagged = color.gamut_scale_of_cell(
+        scale, flagged = gamut.gamut_scale_of_cell(
             lightness, a, b, tf.unstack(corners), fh, fl
         )
         lab = tf.stack([lightness, a * scale, b * scale], axis=-1)  # [n, 3]
@@ -319,8 +319,8 @@ class Colorizer:
     @staticmethod
     def _refine_pixels(lightness, a, b, scale, as_uint8):
         """The rare colours :meth:`_fit_cells` flags ``[m]`` -> sRGB ``[m, 3]``
-        (:func:`color.refine_gamut_scale`)."""
-        scale = color.refine_gamut_scale(
+        (:func:`gamut.refine_gamut_scale`)."""
+        scale = gamut.refine_gamut_scale(
             lightness, a, b, scale, tf.ones_like(lightness, tf.bool)
         )
         rgb = color.lab_to_rgb(
