@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 from conftest import synthetic_photo
 from PIL import Image
+from skimage import data
 
-from attention_colorization import Colorizer, color, imageio
+from attention_colorization import Colorizer, color, gamut, imageio
 from attention_colorization import colorizer as colorizer_lib
 from attention_colorization.colorizer import parse_palette, row_bands
 
@@ -311,24 +312,45 @@ def test_column_taps_equal_tf_resize(width, size):
     np.testing.assert_allclose(ours, ref.numpy()[0, ..., 0], atol=1e-5)
 
 
-@pytest.mark.parametrize("xla", [False, True])
-def test_fused_work_equals_the_plain_pipeline(colorizer, monkeypatch, xla):
+def _yellow_ab(size: int) -> np.ndarray:
+    """ab ``[1, S, S, 2]`` (network units) across the yellow cusp: hues 85-115
+    degrees down the rows, chroma 10-130 across, where rays graze the gamut."""
+    hue = np.radians(np.linspace(85, 115, size))[:, None]
+    chroma = np.linspace(10, 130, size)[None, :]
+    ab = np.stack([chroma * np.cos(hue), chroma * np.sin(hue)], -1)
+    return (ab / color.AB_SCALE).astype(np.float32)[None]
+
+
+@pytest.mark.parametrize("xla, yellow", [(False, False), (True, False), (True, True)])
+def test_fused_work_equals_the_plain_pipeline(colorizer, monkeypatch, xla, yellow):
     """Band kernel + gathered gamut fitting == resize, fit_to_gamut, lab_to_rgb."""
     monkeypatch.setattr(colorizer_lib, "XLA_MIN_PIXELS", 0 if xla else 10**12)
     monkeypatch.setattr(colorizer_lib, "BAND_PIXELS", 40 * 57)  # several bands
     gray = _gray(121, 57, seed=3)
+    if yellow:  # bright: L 85-100
+        gray = (gray.astype(np.float32) * (40 / 255) + 215).astype(np.uint8)
     reference = synthetic_photo(48, 48, 8)  # saturated: many pixels out of gamut
     seen = {}
     original = colorizer._run
 
     def spy(inputs, return_maps):
         out = dict(original(inputs, return_maps=return_maps))
-        # The untrained model's colours are faint: stretch them past the gamut.
-        out["ab"] = out["ab"] * (0.9 / tf.reduce_max(tf.abs(out["ab"])))
+        if yellow:
+            out["ab"] = tf.constant(_yellow_ab(out["ab"].shape[1]))
+        else:  # The untrained model's colours are faint: stretch them.
+            out["ab"] = out["ab"] * (1.2 / tf.reduce_max(tf.abs(out["ab"])))
         seen["out"] = out
         return out
 
     monkeypatch.setattr(colorizer, "_run", spy)
+    refined = []
+    refine = colorizer._refine
+
+    def refine_spy(lightness, *args, **kwargs):
+        refined.append(int(lightness.shape[0]))
+        return refine(lightness, *args, **kwargs)
+
+    monkeypatch.setattr(colorizer, "_refine", refine_spy)
     rgb, _, _ = colorizer.colorize_float(gray, reference=reference)
     ab = color.net_to_ab(seen["out"]["ab"])  # [1, S, S, 2]
     ab_full = tf.image.resize(ab, [121, 57], method="bilinear")[0]
@@ -336,94 +358,14 @@ def test_fused_work_equals_the_plain_pipeline(colorizer, monkeypatch, xla):
         np.repeat(gray[..., None], 3, -1).astype(np.float32) / 255.0
     )
     lab = tf.concat([lightness, ab_full], -1)
-    outside = color.outside_gamut(lab).numpy()
+    outside = gamut.outside_gamut(lab).numpy()
     assert 0.05 < outside.mean() < 0.95  # both paths are exercised
     expected = color.lab_to_rgb(color.fit_to_gamut(lab)).numpy()
     np.testing.assert_allclose(rgb, expected, atol=2e-4)
     as_uint8 = colorizer.colorize(gray, reference=reference)
     assert np.abs(as_uint8.astype(int) - np.round(expected * 255)).max() <= 1
-
-
-# --------------------------------------------------------------- precision
-
-
-def test_auto_precision_follows_the_cpu_flags(tmp_path, monkeypatch):
-    from attention_colorization import precision
-
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n\n")
-    assert precision.cpu_flags(cpuinfo) == {"fpu", "sse2", "avx2", "fma"}
-    assert precision.cpu_flags(tmp_path / "missing") == frozenset()
-    monkeypatch.setattr(precision, "gpu_capabilities", lambda: [])
-    calls = []
-    monkeypatch.setattr(precision.logging, "info", lambda *a: calls.append(a))
-    monkeypatch.setattr(precision, "_logged", False)
-    read = precision.cpu_flags
-    monkeypatch.setattr(precision, "cpu_flags", lambda: read(cpuinfo))
-    assert precision.resolve_precision("auto") == "float32"  # no bf16 flag
-    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"amx_bf16"}))
-    assert precision.resolve_precision("auto") == "bfloat16"
-    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
-    assert precision.resolve_precision() == "bfloat16"
-    assert len(calls) == 1  # logged once per process
-    assert precision.resolve_precision("float32") == "float32"
-    monkeypatch.setattr(precision, "gpu_capabilities", lambda: [(7, 5)])
-    assert precision.resolve_precision("auto") == "float32"  # the GPU decides
-    with pytest.raises(ValueError, match="precision"):
-        precision.resolve_precision("float16")
-
-
-def test_load_restores_the_dtype_policy(tiny_workdir):
-    import keras
-
-    before = keras.config.dtype_policy().name
-    model = Colorizer.load(tiny_workdir, precision="bfloat16")
-    assert keras.config.dtype_policy().name == before
-    assert model.precision == "bfloat16"
-    assert model.generator.decoder.compute_dtype == "bfloat16"
-    # The test model matches on F: F stays float32 (precision.keep_float32).
-    assert model.generator.feature_extractor.compute_dtype == "float32"
-    assert model.generator.compute_dtype == "float32"  # its own arithmetic
-    out = model.colorize(_gray(40, 36), reference=synthetic_photo(32, 32, 2))
-    assert out.shape == (40, 36, 3) and out.dtype == np.uint8
-
-
-def _photos(count: int = 10, side: int = 192) -> list:
-    """``count`` real photos (scikit-image's), square crops at ``side`` px."""
-    from skimage import data
-
-    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
-    photos.append(data.stereo_motorcycle()[0])
-    crops = []
-    for photo in photos:
-        h, w = photo.shape[:2]
-        s = min(h, w)
-        crops += [photo[:s, :s, :3], photo[h - s :, w - s :, :3]]
-    return [
-        np.asarray(Image.fromarray(c).resize((side, side), Image.BOX))
-        for c in crops[:count]
-    ]
-
-
-def test_bfloat16_colours_match_float32_on_photos():
-    """The bundled model: mean |delta ab| < 1 and max < 6 Lab units over 10 photos."""
-    float32 = Colorizer.load(precision="float32")
-    bfloat16 = Colorizer.load(precision="bfloat16")
-    photos = _photos()
-    means, maxima = [], []
-    for i, photo in enumerate(photos):
-        gray = np.round(photo.astype(np.float32) @ [0.299, 0.587, 0.114])
-        gray = gray.astype(np.uint8)
-        reference = photos[(i + 2) % len(photos)]
-        ab = [
-            color.rgb_to_lab(m.colorize_float(gray, reference=reference)[0]).numpy()
-            for m in (float32, bfloat16)
-        ]
-        delta = np.linalg.norm(ab[0][..., 1:] - ab[1][..., 1:], axis=-1)
-        means.append(delta.mean())
-        maxima.append(delta.max())
-    assert np.mean(means) < 1.0, means
-    assert max(maxima) < 6.0, maxima
+    if yellow:  # colours the table cannot settle were bisected
+        assert refined
 
 
 # -------------------------------------------------------------- references
@@ -442,7 +384,7 @@ def _old_prepared(colorizer, path):
 def test_large_jpeg_reference_decodes_small_with_the_same_output(
     tmp_path, colorizer, monkeypatch
 ):
-    photo = np.asarray(Image.fromarray(_photos(1)[0]).resize((1600, 1200)))
+    photo = np.asarray(Image.fromarray(data.astronaut()).resize((1600, 1200)))
     path = tmp_path / "reference.jpg"
     Image.fromarray(photo).save(path, quality=90)
     from PIL import JpegImagePlugin
