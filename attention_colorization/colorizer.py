@@ -9,9 +9,10 @@ Any resolution: the network runs at its model resolution S; the predicted ab
 is upsampled (bilinear) to the input's size and joined to the input's own
 full-resolution L, which is kept exactly; chroma is then reduced where needed
 to bring each pixel into the sRGB gamut (L and hue unchanged). That
-full-resolution work is one fused pass per band of rows (ab across the width,
-gamut scale by table lookup, Lab -> sRGB -> uint8), XLA-compiled for large
-photos. References are decoded and reduced near the model resolution first
+full-resolution work (:mod:`attention_colorization.full_resolution`) is one
+fused pass per band of rows (ab across the width, Lab -> sRGB -> uint8),
+XLA-compiled for large photos, then the gamut scale by table lookup for the
+pixels out of gamut only. References are decoded and reduced near the model resolution first
 (a JPEG by its DCT scaling), so a huge reference costs what the model uses.
 
 ``precision`` (:mod:`attention_colorization.precision`): ``"auto"`` runs the
@@ -21,7 +22,6 @@ elsewhere; the colour work stays float32.
 
 from __future__ import annotations
 
-import functools
 import importlib.resources
 import os
 import pathlib
@@ -31,98 +31,17 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from attention_colorization import color, gamut, imageio
+from attention_colorization import color, full_resolution, imageio
 from attention_colorization import precision as precision_lib
 from attention_colorization import workdir as workdir_lib
 
 DEMO_WEIGHTS_DIR = "demo"  # attention_colorization/weights/demo/
-# From this many pixels on, the full-resolution work (L of a colour input; ab
-# upsampling, gamut fitting, Lab -> RGB) runs XLA-compiled (one compilation per
-# band shape); below, plain graph mode, which needs no compilation.
-XLA_MIN_PIXELS = 1_000_000
 # References decode to at least this multiple of the model resolution (JPEG
 # DCT scaling, then Image.reduce) before the area resize to it. Smaller
 # factors move the output further from a full decode's: with a 7000 x 7000
 # JPEG and the bundled model (S = 256), 8 keeps it within 2 levels (0.06 % of
 # the pixels beyond 1), 4 within 8, 2 within 16.
 REFERENCE_DECODE_FACTOR = 8
-# The full-resolution work runs in bands of rows of about this many pixels, so
-# its memory stays bounded at any size (4096 x 4096: 16 bands).
-BAND_PIXELS = 1 << 20
-# Out-of-gamut pixels are fitted in groups of at most BAND_PIXELS; compiled
-# (large photos), a group is padded to one of these sizes (one compilation each).
-FIT_BUCKETS = (1 << 14, 1 << 17, 1 << 20)
-
-
-def row_bands(height: int, width: int, band_pixels: int | None = None) -> list:
-    """Splits ``height`` rows into bands of one height (the last may overlap).
-
-    Args:
-        height, width: the image's size.
-        band_pixels: pixels per band at most (default :data:`BAND_PIXELS`);
-            a band has at least one row.
-
-    Returns:
-        ``[(rows, keep, out), ...]`` slices: each band computes the image rows
-        ``rows`` (all of one length, so a compiled function sees one shape) and
-        writes its rows ``keep`` to the image rows ``out``; the ``out`` slices
-        cover every row once, in order.
-    """
-    band_pixels = band_pixels or BAND_PIXELS
-    count = max(1, -(-height * width // band_pixels))  # ceil
-    band = -(-height // count)  # ceil: rows per band
-    bands = []
-    for first in range(0, height, band):
-        stop = min(first + band, height)
-        start = min(first, height - band)  # the last band ends at the last row
-        bands.append(
-            (
-                slice(start, start + band),
-                slice(first - start, stop - start),
-                slice(first, stop),
-            )
-        )
-    return bands
-
-
-@functools.lru_cache(maxsize=16)
-def column_taps(width: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bilinear taps from ``size`` columns to ``width`` (``tf.image.resize``'s:
-    half-pixel centres, no antialiasing).
-
-    Returns:
-        (left int32 ``[width]``, right int32 ``[width]``, frac float32
-        ``[width]``): output column ``x`` is ``v[left] + (v[right] - v[left]) *
-        frac``.
-    """
-    # In float32, as TensorFlow's kernel computes them.
-    scale = np.float32(size / width)
-    centre = (np.arange(width, dtype=np.float32) + np.float32(0.5)) * scale
-    centre = centre - np.float32(0.5)
-    floor = np.floor(centre)
-    left = np.maximum(floor, 0).astype(np.int32)
-    right = np.minimum(np.ceil(centre), size - 1).astype(np.int32)
-    frac = (centre - floor).astype(np.float32)
-    for array in (left, right, frac):
-        array.setflags(write=False)
-    return left, right, frac
-
-
-def _across(rows: tf.Tensor, left, right, frac) -> tf.Tensor:
-    """Bilinear across the width with :func:`column_taps`: ``[h, S]`` -> ``[h, W]``."""
-    first = tf.gather(rows, left, axis=1)
-    return first + (tf.gather(rows, right, axis=1) - first) * frac
-
-
-@functools.cache
-def _gray_lightness() -> np.ndarray:
-    """L of each 8-bit gray level ``[256]`` (float32): what
-    :func:`color.rgb_to_lightness` gives for ``(v, v, v) / 255``."""
-    levels = np.arange(256, dtype=np.float32) / 255.0
-    rgb = np.repeat(levels[:, None], 3, axis=-1)  # [256, 3]
-    lut = color.rgb_to_lightness(tf.constant(rgb)).numpy()[:, 0]
-    lut.setflags(write=False)
-    return lut
 
 
 def bundled_weights_dir() -> pathlib.Path:
@@ -194,17 +113,6 @@ class Colorizer:
         self.hist_floor = float(config.data.hist_floor)
         # One trace per (number of references, return_maps); K must stay static.
         self._run = tf.function(self._forward)
-        # Any image size: one trace with unknown height and width.
-        self._pre = tf.function(self._preprocess, reduce_retracing=True)
-        self._post = tf.function(self._postprocess, reduce_retracing=True)
-        self._pre_xla = tf.function(self._preprocess, jit_compile=True)
-        self._post_xla = tf.function(self._postprocess, jit_compile=True)
-        # The out-of-gamut pixels: any number (graph) or padded (XLA).
-        self._cells_graph = tf.function(self._cells, reduce_retracing=True)
-        self._cells_xla = tf.function(self._cells, jit_compile=True)
-        self._fit_graph = tf.function(self._fit_cells, reduce_retracing=True)
-        self._fit_xla = tf.function(self._fit_cells, jit_compile=True)
-        self._refine = tf.function(self._refine_pixels, reduce_retracing=True)
         self._reference_features = tf.function(
             self._reference_lab_hist, reduce_retracing=True
         )
@@ -237,147 +145,6 @@ class Colorizer:
     def _forward(self, inputs, return_maps):
         return self.generator(inputs, training=False, stage=2, return_maps=return_maps)
 
-    @staticmethod
-    def _preprocess(rgb):
-        """Float RGB rows ``[h, W, 3]`` -> their L ``[h, W]``."""
-        return color.rgb_to_lightness(rgb)[..., 0]
-
-    @staticmethod
-    def _postprocess(lightness, ab_rows, left, right, frac, as_uint8):
-        """L rows ``[h, W]`` + their ab ``[h, S, 2]`` -> (sRGB ``[h, W, 3]``, outside ``[h, W]``).
-
-        One fused pass: ``ab_rows`` is the network's ab already interpolated
-        to the rows (see :meth:`_colorize`); here it is interpolated across to
-        the width (the :func:`column_taps`; bilinear interpolation is
-        separable, so rows then columns equals the direct 2-D resize) and
-        converted to sRGB (``pow``-free companding) as it is. ``outside``
-        marks the pixels out of gamut, which :meth:`_fit_outside` redoes.
-
-        Returns:
-            (uint8 ``[h, W, 3]`` when ``as_uint8``, else float32 in [0, 1];
-            bool ``[h, W]``).
-        """
-        a = _across(ab_rows[..., 0], left, right, frac)  # [h, W]
-        b = _across(ab_rows[..., 1], left, right, frac)
-        lab = tf.stack([lightness, a, b], axis=-1)  # [h, W, 3]
-        rgb = color.lab_to_rgb(lab, fast=True)  # [h, W, 3] in [0, 1]
-        outside = gamut.outside_gamut(lab)  # shares the Lab -> linear work
-        if as_uint8:
-            rgb = tf.cast(tf.round(rgb * 255.0), tf.uint8)
-        return rgb, outside
-
-    @staticmethod
-    def _cells(lightness, ab_rows, indices, left, right, frac):
-        """Out-of-gamut pixels at flat ``indices`` ``[n]`` of L ``[H, W]`` ->
-        their L, ab and gamut table cells.
-
-        The ab is interpolated as in :meth:`_postprocess` (``ab_rows``
-        ``[H, S, 2]``), the cell looked up in :func:`gamut.gamut_cells`. Every
-        gather of the fitting is here, in light arithmetic: XLA does not
-        vectorise a loop that gathers, so :meth:`_fit_cells` gets none.
-
-        Returns:
-            (L, a, b ``[n]`` each, corners ``[8, n]`` planar, hue fraction
-            ``[n]``, L fraction ``[n]``).
-        """
-        width, size = tf.shape(lightness)[1], tf.shape(ab_rows)[1]
-        rows = indices // width
-        cols = indices - rows * width
-        values = tf.gather(tf.reshape(lightness, [-1]), indices)
-        lo = rows * size + tf.gather(left, cols)
-        hi = rows * size + tf.gather(right, cols)
-        t = tf.gather(frac, cols)
-        planes = tf.unstack(tf.reshape(tf.transpose(ab_rows, [2, 0, 1]), [2, -1]))
-        a, b = (
-            tf.gather(p, lo) + (tf.gather(p, hi) - tf.gather(p, lo)) * t
-            for p in planes  # [H * S] each
-        )
-        cell, fh, fl = gamut.gamut_cell(values, a, b)
-        table = tf.constant(gamut.gamut_cells().reshape(-1, 8))
-        corners = tf.stack(tf.unstack(tf.gather(table, cell), axis=-1))  # [8, n]
-        return values, a, b, corners, fh, fl
-
-    @staticmethod
-    def _fit_cells(lightness, a, b, corners, fh, fl, as_uint8):
-        """Out-of-gamut colours ``[n]`` and their cells' corners ``[8, n]`` ->
-        (gamut-fitted sRGB ``[n, 3]``, flagged ``[n]``, scale ``[n]``).
-
-        :func:`gamut.gamut_scale_of_cell` (L and hue kept), then Lab -> sRGB;
-        ``flagged`` colours go on to :meth:`_refine_pixels`. The corners come
-        in planar (``[8, n]``): XLA's loops over gathered or strided values
-        are not vectorised.
-        """
-        scale, flagged = gamut.gamut_scale_of_cell(
-            lightness, a, b, tf.unstack(corners), fh, fl
-        )
-        lab = tf.stack([lightness, a * scale, b * scale], axis=-1)  # [n, 3]
-        rgb = color.lab_to_rgb(lab, fast=True)
-        if as_uint8:
-            rgb = tf.cast(tf.round(rgb * 255.0), tf.uint8)
-        return rgb, flagged, scale
-
-    @staticmethod
-    def _refine_pixels(lightness, a, b, scale, as_uint8):
-        """The rare colours :meth:`_fit_cells` flags ``[m]`` -> sRGB ``[m, 3]``
-        (:func:`gamut.refine_gamut_scale`)."""
-        scale = gamut.refine_gamut_scale(
-            lightness, a, b, scale, tf.ones_like(lightness, tf.bool)
-        )
-        rgb = color.lab_to_rgb(
-            tf.stack([lightness, a * scale, b * scale], axis=-1), fast=True
-        )
-        return tf.cast(tf.round(rgb * 255.0), tf.uint8) if as_uint8 else rgb
-
-    def _fit_gathered(self, lightness, ab_rows, taps, indices, as_uint8, xla):
-        """The out-of-gamut pixels at flat ``indices`` ``[n]`` (at most
-        :data:`BAND_PIXELS`) -> their gamut-fitted sRGB ``[n, 3]`` (numpy).
-
-        :meth:`_cells` (the gathers), then :meth:`_fit_cells` (the
-        arithmetic), then :meth:`_refine_pixels` for the rare flagged ones.
-        With ``xla`` the first two run compiled on one of
-        :data:`FIT_BUCKETS` pixels (padded), so three compilations serve
-        every photo.
-
-        Args:
-            lightness: L ``[H, W]``; ab_rows: ab ``[H, S, 2]``; taps: the
-                :func:`column_taps` of the width; all tensors.
-        """
-        count = indices.size
-        indices = indices.astype(np.int32)
-        cells_fn, fit_fn = self._cells_graph, self._fit_graph
-        if xla:
-            cells_fn, fit_fn = self._cells_xla, self._fit_xla
-            bucket = next(b for b in FIT_BUCKETS if b >= count)
-            indices = np.pad(indices, (0, bucket - count))
-        values, a, b, corners, fh, fl = cells_fn(
-            lightness, ab_rows, tf.constant(indices), *taps
-        )
-        rgb, flagged, scale = fit_fn(values, a, b, corners, fh, fl, as_uint8)
-        rgb = rgb.numpy()[:count]
-        rare = np.flatnonzero(flagged.numpy()[:count])
-        if rare.size:
-            picked = [tf.constant(v.numpy()[rare]) for v in (values, a, b, scale)]
-            rgb[rare] = self._refine(*picked, as_uint8=as_uint8).numpy()
-        return rgb
-
-    def _lightness(self, pixels: np.ndarray) -> tuple[np.ndarray, tf.Tensor]:
-        """Full-res pixels (:func:`imageio.to_pixels`) -> (L ``[H, W]``, L ``[1, S, S, 1]``).
-
-        8-bit gray: a 256-entry lookup; colour: the luminance, in bands.
-        """
-        height, width = pixels.shape[:2]
-        if pixels.dtype == np.uint8:
-            lightness = np.take(_gray_lightness(), pixels)  # [H, W] float32
-        else:
-            lightness = np.empty((height, width), np.float32)
-            pre = self._pre_xla if height * width >= XLA_MIN_PIXELS else self._pre
-            for rows, keep, out in row_bands(height, width):
-                lightness[out] = pre(tf.constant(pixels[rows])).numpy()[keep]
-        small = tf.image.resize(
-            lightness[None, :, :, None], [self.image_size] * 2, method="area"
-        )
-        return lightness, small
-
     def _reference_lab_hist(self, small):
         """RGB ``[S, S, 3]`` in [0, 1] -> (Lab ``[S, S, 3]``, histogram ``[313]``)."""
         lab = color.rgb_to_lab(tf.clip_by_value(small, 0.0, 1.0))  # [S, S, 3]
@@ -389,17 +156,18 @@ class Colorizer:
         ``[S, S, 3]`` float32, what ``tf.image.resize(..., "area")`` gives.
 
         Area resizing is separable: across the width in bands of rows
-        (:data:`BAND_PIXELS`), then down the height, so no float copy of a
-        large image ever exists.
+        (``full_resolution.BAND_PIXELS``), then down the height, so no float
+        copy of a large image ever exists.
         """
         height, width = pixels.shape[:2]
         size = self.image_size
         scale = 1.0 / 255.0 if pixels.dtype == np.uint8 else 1.0
-        if height * width <= BAND_PIXELS:
+        band_pixels = full_resolution.BAND_PIXELS
+        if height * width <= band_pixels:
             rgb = tf.cast(tf.constant(pixels), tf.float32) * scale
             return tf.image.resize(rgb[None], [size, size], method="area")[0]
         columns = np.empty((height, size, 3), np.float32)
-        for rows, keep, out in row_bands(height, width):
+        for rows, keep, out in full_resolution.row_bands(height, width, band_pixels):
             band = tf.cast(tf.constant(pixels[rows]), tf.float32) * scale
             narrow = tf.image.resize(band[None], [band.shape[0], size], method="area")
             columns[out] = narrow[0].numpy()[keep]
@@ -517,7 +285,7 @@ class Colorizer:
         if prepared is not None and palette is not None:
             raise ValueError("give references or a palette, not both")
 
-        lightness, l_small = self._lightness(pixels)
+        lightness, l_small = full_resolution.lightness(pixels, self.image_size)
         del pixels  # L ([H, W] float32) is all the rest needs
         inputs = {"l": l_small}
         ref_labs = []
@@ -530,29 +298,8 @@ class Colorizer:
             inputs["ref_hist"] = color.palette_histogram(colours, self.hist_floor)[None]
         outputs = self._run(inputs, return_maps=bool(return_maps and ref_labs))
 
-        # ab to Lab units, interpolated down the rows: [H, S, 2] (small).
         ab = color.net_to_ab(tf.cast(outputs["ab"], tf.float32))  # [1, S, S, 2]
-        ab_rows = tf.image.resize(ab, [height, self.image_size], method="bilinear")[0]
-        taps = [tf.constant(t) for t in column_taps(width, self.image_size)]
-        xla = height * width >= XLA_MIN_PIXELS
-        post = self._post_xla if xla else self._post
-        out = np.empty((height, width, 3), np.uint8 if as_uint8 else np.float32)
-        outside = np.empty((height, width), bool)
-        lightness = tf.constant(lightness)  # [H, W]
-        for rows, keep, band_out in row_bands(height, width):
-            band, band_outside = post(
-                lightness[rows], ab_rows[rows], *taps, as_uint8=as_uint8
-            )
-            out[band_out] = band.numpy()[keep]
-            outside[band_out] = band_outside.numpy()[keep]
-        # Out of gamut: gathered, fitted, put back, at most a band's worth at once.
-        flat_out = out.reshape(-1, 3)
-        indices = np.flatnonzero(outside)
-        for start in range(0, indices.size, BAND_PIXELS):
-            chunk = indices[start : start + BAND_PIXELS]
-            flat_out[chunk] = self._fit_gathered(
-                lightness, ab_rows, taps, chunk, as_uint8, xla
-            )
+        out = full_resolution.lab_to_output(lightness, ab, as_uint8)
         maps = self._maps(outputs, ref_labs, height, width) if return_maps else {}
         return out, alpha, maps
 

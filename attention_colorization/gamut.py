@@ -141,6 +141,23 @@ def gamut_cell(lightness, a, b) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     return cell, hue - h0, row - l0
 
 
+def np_gamut_cell(lightness, a, b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`gamut_cell` in numpy (float32 arrays of one shape in, the same
+    arithmetic): for colours gathered outside a graph (``full_resolution``)."""
+    f32 = np.float32
+    levels, hues = GAMUT_LEVELS, GAMUT_HUES
+    diamond = b / np.maximum(np.abs(a) + np.abs(b), f32(1e-30))
+    hue = np.where(
+        a >= 0, np.where(b >= 0, diamond, f32(4.0) + diamond), f32(2.0) - diamond
+    )
+    hue = hue * f32(hues / 4.0)
+    h0 = np.minimum(np.floor(hue), f32(hues - 1))
+    row = np.clip(lightness, f32(0.0), f32(100.0)) * f32((levels - 1) / 100.0)
+    l0 = np.minimum(np.floor(row), f32(levels - 2))
+    cell = l0.astype(np.int32) * hues + h0.astype(np.int32)
+    return cell, hue - h0, row - l0
+
+
 def gamut_scale_of_cell(lightness, a, b, corners, fh, fl):
     """:func:`gamut_scale_table` given the colours' cells (:func:`gamut_cell`)
     and their 8 corner values (``corners[k]`` = ``gamut_cells()[..., k]`` at
@@ -326,6 +343,16 @@ def gamut_cells() -> np.ndarray:
     )
     cells.setflags(write=False)
     return cells
+
+
+@functools.cache
+def gamut_cells_planar() -> np.ndarray:
+    """:func:`gamut_cells` as ``[8, cells]`` (float32): a gather of cells
+    along the last axis gives the planar corners ``[8, n]`` that
+    :func:`gamut_scale_of_cell` takes."""
+    planar = np.ascontiguousarray(gamut_cells().reshape(-1, 8).T)
+    planar.setflags(write=False)
+    return planar
 
 
 def bisect_gamut_scale(

@@ -9,9 +9,10 @@ from conftest import synthetic_photo
 from PIL import Image
 from skimage import data
 
-from attention_colorization import Colorizer, color, gamut, imageio
+from attention_colorization import Colorizer, color, full_resolution, gamut, imageio
 from attention_colorization import colorizer as colorizer_lib
-from attention_colorization.colorizer import parse_palette, row_bands
+from attention_colorization.colorizer import parse_palette
+from attention_colorization.full_resolution import row_bands
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +81,9 @@ def test_banded_full_resolution_work_equals_one_band(colorizer, monkeypatch):
     gray = _gray(53, 38, seed=9)
     reference = synthetic_photo(40, 40, 3)
     whole, _, _ = colorizer.colorize_float(gray, reference=reference)
-    monkeypatch.setattr(colorizer_lib, "BAND_PIXELS", 38 * 7)  # 8 bands, last overlaps
+    monkeypatch.setattr(
+        full_resolution, "BAND_PIXELS", 38 * 7
+    )  # 8 bands, last overlaps
     bands = row_bands(53, 38)
     assert len(bands) == 8 and bands[-1][0].start < bands[-2][2].stop  # overlap
     banded, _, _ = colorizer.colorize_float(gray, reference=reference)
@@ -306,7 +309,7 @@ def test_written_files_get_normal_permissions(tmp_path):
 @pytest.mark.parametrize("width, size", [(7, 32), (128, 32), (1000, 32), (2560, 256)])
 def test_column_taps_equal_tf_resize(width, size):
     rows = np.random.default_rng(width).uniform(-50, 50, (3, size)).astype(np.float32)
-    left, right, frac = colorizer_lib.column_taps(width, size)
+    left, right, frac = full_resolution.column_taps(width, size)
     ours = rows[:, left] + (rows[:, right] - rows[:, left]) * frac
     ref = tf.image.resize(rows[None, :, :, None], [3, width], method="bilinear")
     np.testing.assert_allclose(ours, ref.numpy()[0, ..., 0], atol=1e-5)
@@ -324,8 +327,8 @@ def _yellow_ab(size: int) -> np.ndarray:
 @pytest.mark.parametrize("xla, yellow", [(False, False), (True, False), (True, True)])
 def test_fused_work_equals_the_plain_pipeline(colorizer, monkeypatch, xla, yellow):
     """Band kernel + gathered gamut fitting == resize, fit_to_gamut, lab_to_rgb."""
-    monkeypatch.setattr(colorizer_lib, "XLA_MIN_PIXELS", 0 if xla else 10**12)
-    monkeypatch.setattr(colorizer_lib, "BAND_PIXELS", 40 * 57)  # several bands
+    monkeypatch.setattr(full_resolution, "XLA_MIN_PIXELS", 0 if xla else 10**12)
+    monkeypatch.setattr(full_resolution, "BAND_PIXELS", 40 * 57)  # several bands
     gray = _gray(121, 57, seed=3)
     if yellow:  # bright: L 85-100
         gray = (gray.astype(np.float32) * (40 / 255) + 215).astype(np.uint8)
@@ -344,13 +347,13 @@ def test_fused_work_equals_the_plain_pipeline(colorizer, monkeypatch, xla, yello
 
     monkeypatch.setattr(colorizer, "_run", spy)
     refined = []
-    refine = colorizer._refine
+    refine = full_resolution._REFINE
 
-    def refine_spy(lightness, *args, **kwargs):
+    def refine_spy(lightness, *args):
         refined.append(int(lightness.shape[0]))
-        return refine(lightness, *args, **kwargs)
+        return refine(lightness, *args)
 
-    monkeypatch.setattr(colorizer, "_refine", refine_spy)
+    monkeypatch.setattr(full_resolution, "_REFINE", refine_spy)
     rgb, _, _ = colorizer.colorize_float(gray, reference=reference)
     ab = color.net_to_ab(seen["out"]["ab"])  # [1, S, S, 2]
     ab_full = tf.image.resize(ab, [121, 57], method="bilinear")[0]
@@ -413,6 +416,12 @@ def test_large_jpeg_reference_decodes_small_with_the_same_output(
 def test_area_to_model_size_in_bands_equals_one_resize(colorizer, monkeypatch):
     rgb = synthetic_photo(301, 203, 4)
     whole = tf.image.resize(rgb[None].astype(np.float32) / 255, [32, 32], "area")
-    monkeypatch.setattr(colorizer_lib, "BAND_PIXELS", 203 * 17)
+    monkeypatch.setattr(full_resolution, "BAND_PIXELS", 203 * 17)
+    calls = []
+    resize = tf.image.resize
+    monkeypatch.setattr(
+        tf.image, "resize", lambda *a, **k: calls.append(1) or resize(*a, **k)
+    )
     banded = colorizer._area_to_model_size(rgb)
+    assert len(calls) == 19  # 18 bands across the width, then down the height
     np.testing.assert_allclose(banded.numpy(), whole.numpy()[0], atol=1e-5)
