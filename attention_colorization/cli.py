@@ -19,8 +19,11 @@ without redoing the photos that are done.
 
 The command is quiet: TensorFlow's C++ start-up messages (CUDA probing,
 oneDNN, CPU feature notes, absl's pre-initialisation warning) are hidden unless
-``--verbose`` (which also logs the precision ``auto`` chose). ``--help`` and
-usage errors never import TensorFlow.
+``--verbose`` (which also logs the precision ``auto`` chose): C++ logging
+below FATAL is off (``TF_CPP_MIN_LOG_LEVEL=3``, unless the environment sets it)
+and stderr is closed while TensorFlow loads, since some of those lines are
+printed before its logging starts. ``--help`` and argument errors exit
+before TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import os
 import pathlib
 import sys
 import time
+
+from attention_colorization import startup
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EXAMPLE_INPUT = "example_gray.png"
@@ -109,43 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="Show TensorFlow's start-up messages and this tool's INFO logs.",
     )
     return parser
-
-
-def quiet_environment() -> None:
-    """Hides TensorFlow's C++ logging below ERROR: must run before TensorFlow is
-    imported (``TF_CPP_MIN_LOG_LEVEL=3``; only the console entry point sets it)."""
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-
-
-def import_tensorflow_quietly() -> None:
-    """Imports TensorFlow with file descriptor 2 (stderr) on /dev/null meanwhile.
-
-    The messages TensorFlow's shared libraries print while loading (absl's
-    "before InitializeLog" warning, the CUDA stub's probe) bypass
-    ``TF_CPP_MIN_LOG_LEVEL``. A no-op once TensorFlow is imported; an import
-    error is raised as usual, after stderr is back.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, AttributeError, ValueError):  # no usable stderr
-        import tensorflow  # noqa: F401
-
-        return
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            try:
-                import tensorflow  # noqa: F401
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
-    import logging
-
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def expand_inputs(spec: str) -> tuple[list[pathlib.Path], bool]:
@@ -406,7 +374,7 @@ def run(argv=None) -> int:
 
         absl_logging.set_verbosity(absl_logging.INFO)
     else:
-        import_tensorflow_quietly()
+        startup.import_tensorflow_quietly()
     from attention_colorization import imageio
     from attention_colorization.colorizer import (
         Colorizer,
@@ -585,7 +553,7 @@ def _record_failures(out_dir, failures, many: bool, finished: bool):
 def main(argv=None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     if "--verbose" not in arguments:
-        quiet_environment()  # before anything imports TensorFlow
+        startup.quiet_environment()  # before anything imports TensorFlow
     try:
         sys.exit(run(argv))
     except KeyboardInterrupt:
