@@ -3,7 +3,9 @@
 The TFLite model is the default ``--interface=lab`` export (the app computes
 L, the reference's Lab and histogram; see
 :mod:`attention_colorization.export.mobile_reference`), timed against the
-Keras generator on the same inputs. Needs
+live Keras generator on the same inputs at the model's size. int8 is
+calibrated on real photos and its error measured against the Keras generator
+on other photos (:func:`int8_photos`). Needs
 :mod:`attention_colorization.export.tflite` and the LiteRT interpreter
 (``ai-edge-litert``, in the ``[export]`` extra); without them the section says
 it is not available.
@@ -30,28 +32,38 @@ from attention_colorization.benchmarks.settings import (
     Settings,
     resolve_weights,
 )
-from attention_colorization.benchmarks.synthetic import synthetic_photo
 
 TARGET_LATENCY_RATIO = 0.7  # TFLite float32 and float16 <= 0.7 x Keras latency
-TARGET_INT8_ERROR = 4.0  # int8 vs float32 TFLite: mean |delta ab| per photo
+TARGET_INT8_ERROR = 4.0  # int8 TFLite vs Keras: mean |delta ab| on every photo
 # int8 calibration photos when this folder exists (tools/gather_photos.py);
 # else scikit-image's, split with the evaluation photos.
 CORPUS_VALIDATION = REPO_ROOT / "workdirs" / "corpus" / "validation"
-MIN_EVALUATION_PHOTOS = 10
+# Held-out validation photos (one per source) added to scikit-image's 9 for
+# the int8 error.
+EXTRA_EVALUATION_PHOTOS = 3
+LITERT_MODULE = "ai_edge_litert"
+TFLITE_API = (
+    "QUANTIZE_MODES",
+    "SIGNATURE",
+    "convert",
+    "interpreter",
+    "mobile_function_from_module",
+    "xnnpack_report",
+)
 
 
 def tflite_targets(
     keras_seconds: float, modes: dict, int8_errors: list | None = None
 ) -> list[Target]:
     """float32 and float16 <= 0.7 x Keras latency; int8 no slower than float32
-    and within 4 (mean |delta ab|) of it on every photo.
+    and within 4 (mean |delta ab|) of the Keras model on every photo.
 
     Args:
-        keras_seconds: the Keras function's latency.
+        keras_seconds: the Keras generator's latency.
         modes: ``{mode: {"seconds": ...}}``; a mode that failed or was not run
             (absent, or with ``"error"``) leaves its targets not measured.
-        int8_errors: :func:`attention_colorization.export.tflite.photo_errors`
-            of int8 against float32, or None.
+        int8_errors: :func:`attention_colorization.export.calibration.photo_errors`
+            of int8 against Keras, or None.
     """
     ok = {k: v for k, v in modes.items() if "error" not in v}
 
@@ -81,31 +93,12 @@ def tflite_targets(
         ),
         Target("TFLite int8 latency / TFLite float32 latency", int8, "<=", 1.0),
         Target(
-            "TFLite int8 vs float32: mean |Δab| on the worst photo",
+            "TFLite int8 vs Keras: mean |Δab| on the worst photo",
             worst,
             "<=",
             TARGET_INT8_ERROR,
         ),
     ]
-
-
-TFLITE_API = (
-    "QUANTIZE_MODES",
-    "SIGNATURE",
-    "convert",
-    "interpreter",
-    "mobile_function_from_module",
-    "representative_pairs",
-    "pair_inputs",
-    "photo_errors",
-    "xnnpack_report",
-    "square_rgb",
-    "package_photos",
-    "calibration_photos",
-)
-
-
-LITERT_MODULE = "ai_edge_litert"
 
 
 def load_tflite_lib():
@@ -122,44 +115,45 @@ def load_tflite_lib():
     return module
 
 
-def int8_photos(lib, calibration: int | None) -> tuple[list, list, str]:
-    """Calibration and evaluation photos for int8, never the same ones.
+def int8_photos(calibration_lib, folder=CORPUS_VALIDATION) -> tuple[list, list, str]:
+    """Calibration and evaluation photos for int8, never from one source photo.
 
-    With the corpus's validation folder: calibration on its photos (at most
-    :data:`CALIBRATION_LIMIT`, or enough for ``calibration`` pairs;
-    scikit-image's own left out), evaluation on the photos
-    shipped by packages, topped up to 10 with validation photos not used
-    for calibration. Without it: scikit-image's photos, split in halves.
+    With ``folder`` (the corpus's validation split): calibration on
+    :data:`~attention_colorization.export.calibration.CALIBRATION_LIMIT` of its
+    photos (one per source, copies of scikit-image's left out), evaluation on
+    scikit-image's photos and :data:`EXTRA_EVALUATION_PHOTOS` held-out
+    validation photos of other sources. Without it: scikit-image's photos, the
+    first half for calibration, the rest for evaluation.
 
     Returns:
         (calibration paths, evaluation paths, a sentence saying which).
     """
-    packaged = lib.package_photos()
-    limit = -(-calibration // 2) if calibration else lib.CALIBRATION_LIMIT
-    if CORPUS_VALIDATION.is_dir():
-        folder = lib.calibration_photos(CORPUS_VALIDATION, limit=10**6)
-        folder = [p for p in folder if not p.name.startswith("skimage_")]
-        picks = np.linspace(0, len(folder) - 1, min(limit, len(folder)))
-        chosen = {int(i) for i in np.round(picks)}
-        calib = [folder[i] for i in sorted(chosen)]
-        rest = [p for i, p in enumerate(folder) if i not in chosen]
-        missing = max(0, MIN_EVALUATION_PHOTOS + 2 - len(packaged))
-        extra = [rest[int(i)] for i in np.linspace(0, len(rest) - 1, missing)]
-        where = (
-            f"calibrated on {len(calib)} photos of {CORPUS_VALIDATION.name}/ "
-            f"(the corpus's validation split), evaluated on {len(packaged)} "
-            f"package photos and {len(extra)} other validation photos"
+    packaged = calibration_lib.package_photos()
+    if folder.is_dir():
+        photos = [
+            p
+            for p in calibration_lib.folder_photos(folder)
+            if not p.name.startswith("skimage_")
+        ]
+        calib, rest = calibration_lib.split_sources(
+            photos, calibration_lib.CALIBRATION_LIMIT
         )
-        return calib, packaged + (extra if missing else []), where
+        first = {}
+        for p in rest:
+            first.setdefault(calibration_lib.source_of(p), p)
+        extra = calibration_lib.spread(list(first.values()), EXTRA_EVALUATION_PHOTOS)
+        where = (
+            f"calibrated on {len(calib)} photos of the corpus's validation split "
+            f"(`{folder.name}/`), evaluated on scikit-image's {len(packaged)} "
+            f"colour photos and {len(extra)} validation photos of other sources"
+        )
+        return calib, packaged + extra, where
     half = len(packaged) // 2
-    calib, evaluation = packaged[:half], packaged[half:]
-    if calibration:
-        calib = calib[:limit]
     where = (
-        f"calibrated on {len(calib)} package photos, evaluated on the other "
-        f"{len(evaluation)} (no {CORPUS_VALIDATION.relative_to(REPO_ROOT)})"
+        f"calibrated on {half} of scikit-image's photos, evaluated on the other "
+        f"{len(packaged) - half} (no {folder})"
     )
-    return calib, evaluation, where
+    return packaged[:half], packaged[half:], where
 
 
 def _interleaved_medians(fns: dict, repeats: int, warmup: int) -> dict:
@@ -192,37 +186,34 @@ def tflite_latency(
     TopK, the attention loop) under ``tf.function``. All run on all cores,
     timed in turns.
 
+    Args:
+        weights: the model (see ``saved_model.load_module``).
+        modes: quantisations converted.
+        repeats, warmup: timed and untimed calls of each.
+        calibration: at most this many int8 calibration inputs (None: two per
+            calibration photo).
+
     Returns:
         ``{"image_size", "threads", "keras_seconds", "preprocess_seconds",
         "modes": {mode: {"seconds", "bytes", "convert_seconds", "finite",
         "partitions", "undelegated"}}, "int8_errors", "int8_photos"}``, or
         ``{"available": False}`` without it (see :func:`load_tflite_lib`).
     """
-    import tensorflow as tf
-
     lib = load_tflite_lib()
     if lib is None:
         return {"available": False}
+    from attention_colorization.export import calibration as calibration_lib
     from attention_colorization.export import mobile_reference
     from attention_colorization.export import saved_model as saved_model_lib
 
     module = saved_model_lib.load_module(weights)
     concrete, keep, size = lib.mobile_function_from_module(module)
-    photos = lib.package_photos()
-    if len(photos) >= 2:
-        target, reference = (lib.square_rgb(p, size) for p in photos[:2])
-    else:
-        target, reference = synthetic_photo(size, size, 0), synthetic_photo(
-            size, size, 1
-        )
-    inputs = lib.pair_inputs(target, reference, "lab")
-    hist = inputs["ref_hist"] + module.hist_floor
-    generator_inputs = {
-        "l": tf.constant(inputs["l"]),
-        "ref_lab": tf.constant(inputs["ref_lab"]),
-        "ref_hist": tf.constant(hist / hist.sum()),
-    }
-    keras_fn = tf.function(lambda x: module.generator(x, training=False, stage=2)["ab"])
+    target, reference = (
+        calibration_lib.square_rgb(p, size)
+        for p in calibration_lib.package_photos()[:2]
+    )
+    inputs = calibration_lib.pair_inputs(target, reference, "lab")
+    keras_ab = calibration_lib.keras_runner(module)
     start = time.perf_counter()
     lightness = mobile_reference.rgb_to_lightness(mobile_reference.to_float_rgb(target))
     mobile_reference.model_inputs(lightness, reference, size)
@@ -235,13 +226,13 @@ def tflite_latency(
         "preprocess_seconds": preprocess_seconds,
         "modes": {},
     }
-    fns = {"keras": lambda: keras_fn(generator_inputs).numpy()}
+    fns = {"keras": lambda: keras_ab(**inputs)}
     models = {}
     for mode in modes:
         samples = None
         if mode == "int8":
-            calib, evaluation, where = int8_photos(lib, calibration)
-            samples = lib.representative_pairs(size, calib)[:calibration]
+            calib, evaluation, where = int8_photos(calibration_lib)
+            samples = calibration_lib.representative_pairs(size, calib)[:calibration]
         start = time.perf_counter()
         try:
             model = lib.convert(concrete, keep, mode, calibration=samples)
@@ -268,9 +259,9 @@ def tflite_latency(
     out["keras_seconds"] = medians.pop("keras")
     for mode, seconds in medians.items():
         out["modes"][mode]["seconds"] = seconds
-    if "int8" in models and "none" in models:
-        out["int8_errors"] = lib.photo_errors(
-            models["int8"], models["none"], evaluation, size
+    if "int8" in models:
+        out["int8_errors"] = calibration_lib.photo_errors(
+            models["int8"], keras_ab, evaluation, size
         )
         out["int8_photos"] = where
     return out
@@ -336,7 +327,8 @@ def tflite_section(settings: Settings) -> SectionResult:
     if errors:
         result.lines += [
             "",
-            f"int8 vs float32 TFLite, mean |Δab| per photo ({m['int8_photos']}):",
+            f"int8 TFLite vs the Keras model, mean |Δab| (Lab units) per photo at "
+            f"{m['image_size']} px ({m['int8_photos']}):",
             "",
         ]
         result.lines += markdown_table(

@@ -142,14 +142,17 @@ def export_tflite(
         return _fail("give --saved_model or --weights, not both")
     if calibration_dir and quantize != "int8":
         return _fail("--calibration_dir is for --quantize=int8")
-    if calibration_dir and not pathlib.Path(calibration_dir).is_dir():
-        return _fail(f"--calibration_dir {calibration_dir}: not a folder")
+    from attention_colorization.export import calibration as calibration_lib
+
     try:
         if saved_model:
             model = resolve_weights(saved_model, accept=(SAVED_MODEL,))
         else:
             model = resolve_weights(weights, accept=ALL_KINDS)
-    except ModelPathError as error:
+        photos = None
+        if quantize == "int8":  # Checked before TensorFlow loads the model.
+            photos = calibration_lib.calibration_photos(calibration_dir)
+    except (ModelPathError, calibration_lib.CalibrationError) as error:
         return _fail(error)
     _quiet_tensorflow()
     from attention_colorization.export import tflite as tflite_lib
@@ -164,9 +167,8 @@ def export_tflite(
                 model, image_size, interface
             )
         calibration = None
-        if quantize == "int8":
-            photos = tflite_lib.calibration_photos(calibration_dir)
-            calibration = tflite_lib.representative_pairs(size, photos, interface)
+        if photos:
+            calibration = calibration_lib.representative_pairs(size, photos, interface)
         flatbuffer = tflite_lib.convert(concrete, owner, quantize, calibration)
         tflite_lib.write_atomic(flatbuffer, pathlib.Path(output))
     except (tflite_lib.TFLiteExportError, FileNotFoundError, ValueError) as error:

@@ -64,13 +64,14 @@ NON_XNNPACK_OPS = (
     "CUMSUM",
     "RESIZE_NEAREST_NEIGHBOR",
 )
-# Name scopes of the restated parts (tensor names in the TFLite file start with
-# them; all begin with SCOPE_PREFIX): the int8 export keeps them in float, and
-# quantises the generator's layers.
+# Name scopes of the restated parts and the matcher (tensor names in the TFLite
+# file start with them; all begin with SCOPE_PREFIX): the int8 export keeps them
+# in float, and quantises F and the decoder.
 SCOPE_PREFIX = "mobile_"
 INPUT_SCOPE = "mobile_inputs"  # L, Lab and the histogram to network units
 OUTPUT_SCOPE = "mobile_output"  # the decoder's last sum, tanh or clip; Lab units
 GRAY_SCOPE = "mobile_gray"  # the matcher's gray sRGB of L
+MATCHER_SCOPE = "mobile_matcher"  # the pretrained matching backbone
 EMBED_SCOPE = "mobile_embed"  # SCM queries and keys: resize, L2 norms
 ATTENTION_SCOPE = "mobile_attention"  # SCM logits, softmax, colour, top-k
 DCM_SCOPE = "mobile_dcm"  # DCM posterior, colour, peak and entropy
@@ -435,8 +436,9 @@ def _matcher_maps(matcher, l_net):
     with tf.name_scope(GRAY_SCOPE):
         rgb = lightness_to_gray_rgb(color.net_to_l(tf.cast(l_net, tf.float32)))
         rgb = tf.cast(rgb * 255.0, matcher.compute_dtype)  # [B, H, W, 3], 0-255
-    endpoints = matcher.backbone(rgb, training=False)
-    return [endpoints[f"stride{s}"] for s in matcher.strides]
+    with tf.name_scope(MATCHER_SCOPE):
+        endpoints = matcher.backbone(rgb, training=False)
+        return [endpoints[f"stride{s}"] for s in matcher.strides]
 
 
 def forward(generator, lightness, ref_lab, ref_hist, hist_floor: float = 0.0):

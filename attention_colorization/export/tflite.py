@@ -36,16 +36,18 @@ Quantisation (``--quantize``), with the TF converter's post-training options:
 * ``float16``: float16 weights, float32 compute (weights dequantised at load).
 * ``dynamic``: int8 weights, activations quantised on the fly (dynamic range).
 * ``int8``: int8 weights and activations, calibrated on real photos
-  (:func:`calibration_photos`: a folder's, e.g. the corpus's validation
-  photos, else scikit-image's), with the ops of :data:`INT8_FLOAT_OPS` and
-  the parts of :data:`INT8_FLOAT_SCOPES` kept in float; the inputs and
-  output stay float32 (uint8 inputs for ``--interface=uint8``).
+  (:mod:`attention_colorization.export.calibration`: a folder's, e.g. the
+  corpus's validation photos, else scikit-image's): the convolutions of F
+  and the decoder run in int8; the ops of :data:`INT8_FLOAT_OPS` and the
+  parts of :data:`INT8_FLOAT_SCOPES` (the colour inputs and output, the
+  matching backbone, the attention, the DCM's posterior, the gate) stay in
+  float. The inputs and output stay float32 (uint8 inputs for
+  ``--interface=uint8``).
 """
 
 from __future__ import annotations
 
 import os
-import pathlib
 import tempfile
 from collections.abc import Callable, Iterator
 
@@ -60,21 +62,6 @@ SIGNATURE = "serving_default"
 # The SavedModel function each interface converts, and its inputs.
 MOBILE_FUNCTIONS = {"lab": "mobile_lab", "uint8": "mobile_ab"}
 INPUT_NAMES = {"lab": ("l", "ref_lab", "ref_hist"), "uint8": ("gray", "reference")}
-# Photos shipped with scikit-image: int8 calibration without --calibration_dir.
-CALIBRATION_PHOTOS = (
-    "astronaut.png",
-    "chelsea.png",
-    "coffee.png",
-    "rocket.jpg",
-    "motorcycle_left.png",
-    "hubble_deep_field.jpg",
-    "retina.jpg",
-    "ihc.png",
-)
-# At most this many photos of a --calibration_dir (evenly spread over its sorted
-# list); each gives two calibration inputs.
-CALIBRATION_LIMIT = 16
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 class TFLiteExportError(RuntimeError):
@@ -242,145 +229,6 @@ def interface_of(concrete) -> str:
     raise TFLiteExportError(f"not a mobile function: inputs {sorted(names)}")
 
 
-# ---------------------------------------------------------------- calibration
-
-
-def _skimage_folder() -> pathlib.Path:
-    try:
-        import skimage.data
-    except ImportError as error:
-        raise TFLiteExportError(
-            "int8 calibration needs scikit-image's bundled photos (pip install "
-            "scikit-image) or --calibration_dir"
-        ) from error
-    return pathlib.Path(skimage.data.__file__).parent
-
-
-def package_photos() -> list[pathlib.Path]:
-    """The colour photos shipped by installed packages (scikit-image's
-    :data:`CALIBRATION_PHOTOS` and ``motorcycle_right.png``, scikit-learn's
-    ``china.jpg``/``flower.jpg``, matplotlib's ``grace_hopper.jpg``), whichever
-    are installed; for calibration and for measuring the int8 error."""
-    paths = []
-    try:
-        folder = _skimage_folder()
-        names = CALIBRATION_PHOTOS + ("motorcycle_right.png",)
-        paths += [folder / name for name in names]
-    except TFLiteExportError:
-        pass
-    try:
-        import sklearn
-
-        images = pathlib.Path(sklearn.__file__).parent / "datasets" / "images"
-        paths += [images / "china.jpg", images / "flower.jpg"]
-    except ImportError:
-        pass
-    try:
-        import matplotlib
-
-        data = pathlib.Path(matplotlib.get_data_path()) / "sample_data"
-        paths.append(data / "grace_hopper.jpg")
-    except ImportError:
-        pass
-    return [p for p in paths if p.is_file()]
-
-
-def calibration_photos(
-    folder: os.PathLike | None = None, limit: int = CALIBRATION_LIMIT
-) -> list[pathlib.Path]:
-    """Real photos for int8 calibration.
-
-    Args:
-        folder: a folder of photos (``*.jpg``, ``*.png``, ``*.bmp``, searched
-            recursively), e.g. the corpus's ``validation/``; None: the photos
-            shipped by scikit-image (:data:`CALIBRATION_PHOTOS`).
-        limit: at most this many of the folder's photos, evenly spread over
-            its sorted list.
-
-    Raises:
-        TFLiteExportError: fewer than two photos.
-    """
-    if folder is None:
-        base = _skimage_folder()
-        photos = [base / name for name in CALIBRATION_PHOTOS]
-        photos = [p for p in photos if p.is_file()]
-        where = str(base)
-    else:
-        base = pathlib.Path(folder)
-        if not base.is_dir():
-            raise TFLiteExportError(f"--calibration_dir {base}: not a folder")
-        photos = sorted(
-            p
-            for p in base.rglob("*")
-            if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file()
-        )
-        if len(photos) > limit:
-            picks = np.linspace(0, len(photos) - 1, limit).round().astype(int)
-            photos = [photos[i] for i in sorted(set(picks))]
-        where = str(base)
-    if len(photos) < 2:
-        raise TFLiteExportError(f"too few calibration photos in {where}")
-    return photos
-
-
-def square_rgb(path: os.PathLike, size: int) -> np.ndarray:
-    """A photo's centre square resized to ``size`` -> uint8 ``[size, size, 3]``."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        w, h = image.size
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        image = image.crop((left, top, left + side, top + side))
-        return np.asarray(image.resize((size, size), Image.BILINEAR), np.uint8)
-
-
-def pair_inputs(gray_rgb: np.ndarray, reference: np.ndarray, interface: str) -> dict:
-    """One model input: a target photo (its luminance) and a reference photo.
-
-    Args:
-        gray_rgb: uint8 ``[S, S, 3]`` (or ``[S, S, 1]``): the target.
-        reference: uint8 ``[S, S, 3]``.
-        interface: ``lab`` (computed by
-            :mod:`attention_colorization.export.mobile_reference`) or ``uint8``.
-
-    Returns:
-        The signature's inputs (numpy, with the batch axis).
-    """
-    from attention_colorization.export import mobile_reference as ref
-
-    size = reference.shape[0]
-    lightness = ref.rgb_to_lightness(ref.to_float_rgb(gray_rgb))  # [S, S, 1]
-    if interface == "lab":
-        return ref.model_inputs(lightness, reference, size)
-    gray = np.round(ref.to_float_rgb(gray_rgb) @ [0.299, 0.587, 0.114] * 255.0)
-    return {
-        "gray": gray.astype(np.uint8)[None, ..., None],
-        "reference": reference[None],
-    }
-
-
-def representative_pairs(size: int, photos=None, interface: str = "lab") -> list[dict]:
-    """Calibration inputs: every photo as target with itself and with the next as reference.
-
-    Args:
-        size: the model's input size.
-        photos: paths (default: :func:`calibration_photos`).
-        interface: the inputs' kind (see :func:`pair_inputs`).
-
-    Returns:
-        A list of the signature's inputs, two per photo (related, unrelated).
-    """
-    photos = list(photos or calibration_photos())
-    rgbs = [square_rgb(p, size) for p in photos]
-    pairs = []
-    for i, rgb in enumerate(rgbs):
-        for j in (i, (i + 1) % len(rgbs)):  # Related (itself) and unrelated.
-            pairs.append(pair_inputs(rgb, rgbs[j], interface))
-    return pairs
-
-
 # ---------------------------------------------------------------- conversion
 
 
@@ -393,11 +241,14 @@ def convert(
         concrete: the mobile concrete function (see :data:`INPUT_NAMES`).
         trackable: the object owning its variables.
         quantize: one of :data:`QUANTIZE_MODES`.
-        calibration: int8 only: inputs (see :func:`representative_pairs`);
-            default: the scikit-image photos at the model's size.
+        calibration: int8 only: a list of the signature's inputs (see
+            :func:`attention_colorization.export.calibration.representative_pairs`);
+            default: those of scikit-image's photos at the model's size.
 
     Raises:
         TFLiteExportError: an unknown mode, or a conversion that needs non-builtin ops.
+        attention_colorization.export.calibration.CalibrationError: int8
+            without ``calibration`` or scikit-image.
     """
     if quantize not in QUANTIZE_MODES:
         raise TFLiteExportError(
@@ -409,17 +260,17 @@ def convert(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8" and not calibration:
+        from attention_colorization.export import calibration as calibration_lib
+
+        size = int(concrete.inputs[0].shape[1])
+        interface = interface_of(concrete)
+        calibration = calibration_lib.representative_pairs(size, None, interface)
     try:
         if quantize == "int8":
-            size = int(concrete.inputs[0].shape[1])
-            samples = calibration or representative_pairs(
-                size, interface=interface_of(concrete)
-            )
-            model = quantize_int8(calibrate(converter, samples))
+            model = quantize_int8(calibrate(converter, calibration))
         else:
             model = converter.convert()
-    except TFLiteExportError:
-        raise
     except Exception as error:  # The converter raises ConverterError and others.
         raise TFLiteExportError(
             f"TFLite conversion ({quantize}) failed: {_first_error(error)}"
@@ -438,12 +289,14 @@ def convert(
 # attention's BATCH_MATMUL (two activations, no weights) is faster in float
 # (its int8 kernel made the first demo model 3.4x slower than float32).
 INT8_FLOAT_OPS = ("DIV", "MAXIMUM", "SOFTMAX", "BATCH_MATMUL")
-# Parts of the graph kept in float, by name scope: every op that mobile_graph
-# writes itself (all but the generator's layers): the SCM's embedding and
-# attention (cosines divided by tau = 0.01: an int8 error of 0.01 in a cosine
-# moves a logit by 1), the DCM's posterior (an int8 histogram rounds small bins
-# to 0, whose log then rules the posterior), the gate, and the inputs and
-# output in Lab units (an int8 step of ab is 0.9). int8 runs the convolutions.
+# Parts of the graph kept in float, by name scope: the parts mobile_graph scopes
+# (all but F and the decoder): the matching backbone (its features make the
+# attention's cosines; in int8 they moved the attention of unrelated pairs
+# enough for a worst photo at 2.8 Lab units instead of 0.9), the SCM's
+# embedding and attention (cosines divided by tau = 0.01: an error of 0.01 in
+# a cosine moves a logit by 1), the DCM's posterior (an int8 histogram rounds
+# small bins to 0, whose log then rules the posterior), the gate, and the
+# inputs and output in Lab units (an int8 step of ab is 0.9).
 INT8_FLOAT_SCOPES = ("mobile_",)
 
 
@@ -483,9 +336,9 @@ def quantize_int8(
     from tensorflow.lite.python import convert as tflite_convert
 
     nodes = [
-        name
-        for name in _operator_output_names(calibrated)
-        if any(scope in name for scope in float_scopes)
+        op["output"]
+        for op in operators(calibrated)
+        if any(scope in op["output"] for scope in float_scopes)
     ]
     return tflite_convert.mlir_quantize(
         calibrated,
@@ -493,20 +346,6 @@ def quantize_int8(
         denylisted_ops=list(float_ops),
         denylisted_nodes=nodes,
     )
-
-
-def _operator_output_names(model: bytes) -> list[str]:
-    """The first output tensor's name of every operator of the main subgraph."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    graph = schema.Model.GetRootAs(model, 0).Subgraphs(0)
-    names = []
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        if op.OutputsLength():
-            name = graph.Tensors(op.Outputs(0)).Name()
-            names.append(name.decode() if isinstance(name, bytes) else str(name))
-    return names
 
 
 def _first_error(error: Exception) -> str:
@@ -518,6 +357,27 @@ def _first_error(error: Exception) -> str:
     return lines[0][:300] if lines else repr(error)
 
 
+def _code_names(root) -> list[str]:
+    """The name of each operator code of a flatbuffer's ``Model`` (builtins in CAPS)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    builtins = {
+        value: name
+        for name, value in vars(schema.BuiltinOperator).items()
+        if not name.startswith("_")
+    }
+    names = []
+    for i in range(root.OperatorCodesLength()):
+        code = root.OperatorCodes(i)
+        custom = code.CustomCode()
+        if custom:
+            names.append(custom.decode() if isinstance(custom, bytes) else str(custom))
+        else:
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            names.append(builtins.get(builtin, f"UNKNOWN_{builtin}"))
+    return names
+
+
 def list_ops(model: bytes) -> list[str]:
     """Names of the operator codes of a TFLite flatbuffer (builtins in CAPS).
 
@@ -525,22 +385,34 @@ def list_ops(model: bytes) -> list[str]:
     """
     from ai_edge_litert import schema_py_generated as schema
 
-    names = {
-        value: name
-        for name, value in vars(schema.BuiltinOperator).items()
-        if not name.startswith("_")
-    }
+    return _code_names(schema.Model.GetRootAs(model, 0))
+
+
+def operators(model: bytes) -> list[dict]:
+    """Every operator of the main subgraph, in order.
+
+    Returns:
+        ``[{"op": its op name (see :func:`list_ops`), "output": its first
+        output tensor's name, "type": that tensor's type (``FLOAT32``,
+        ``INT8`` ...)}]``.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
     root = schema.Model.GetRootAs(model, 0)
-    ops = []
-    for i in range(root.OperatorCodesLength()):
-        code = root.OperatorCodes(i)
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        custom = code.CustomCode()
-        if custom:
-            ops.append(custom.decode() if isinstance(custom, bytes) else str(custom))
-        else:
-            ops.append(names.get(builtin, f"UNKNOWN_{builtin}"))
-    return ops
+    codes = _code_names(root)
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    graph = root.Subgraphs(0)
+    out = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        row = {"op": codes[op.OpcodeIndex()], "output": "", "type": ""}
+        if op.OutputsLength():
+            tensor = graph.Tensors(op.Outputs(0))
+            name = tensor.Name()
+            row["output"] = name.decode() if isinstance(name, bytes) else str(name)
+            row["type"] = types.get(tensor.Type(), str(tensor.Type()))
+        out.append(row)
+    return out
 
 
 def write_atomic(data: bytes, path: os.PathLike) -> None:
@@ -603,34 +475,3 @@ def xnnpack_report(model: bytes | os.PathLike) -> dict:
         "partitions": len(delegates),
         "undelegated": [n["op_name"] for n in original if n["index"] not in covered],
     }
-
-
-def photo_errors(model, baseline, photos, size: int, interface: str = "lab") -> list:
-    """Mean |delta ab| (Lab units) of ``model`` against ``baseline`` per photo.
-
-    Each photo (its centre square at ``size``) is colourised twice: with its
-    own colours as the reference (related) and with the next photo's
-    (unrelated).
-
-    Args:
-        model, baseline: TFLite flatbuffers (or paths) of one interface.
-        photos: paths.
-        size: the models' input size.
-        interface: their interface.
-
-    Returns:
-        ``[{"photo": name, "related": error, "unrelated": error}]``.
-    """
-    rgbs = [square_rgb(p, size) for p in photos]
-    runners = [
-        interpreter(m).get_signature_runner(SIGNATURE) for m in (model, baseline)
-    ]
-    out = []
-    for i, (path, rgb) in enumerate(zip(photos, rgbs, strict=True)):
-        row = {"photo": pathlib.Path(path).name}
-        for kind, j in (("related", i), ("unrelated", (i + 1) % len(rgbs))):
-            inputs = pair_inputs(rgb, rgbs[j], interface)
-            got, want = (r(**inputs)["ab"] for r in runners)
-            row[kind] = float(np.mean(np.abs(got - want)))
-        out.append(row)
-    return out
