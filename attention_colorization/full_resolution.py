@@ -25,7 +25,9 @@ photo keeps its own full-resolution L. This module makes that L
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -38,10 +40,12 @@ XLA_MIN_PIXELS = 1_000_000
 # The full-resolution work runs in bands of rows of about this many pixels, so
 # its memory stays bounded at any size (4096 x 4096: 16 bands).
 BAND_PIXELS = 1 << 20
-# Out-of-gamut pixels are fitted in groups of at most BAND_PIXELS; compiled
-# (large photos), a group is padded to the next of these sizes (one
+# Out-of-gamut pixels are fitted in groups of this many, on every core at
+# once (threads: numpy and TensorFlow release the GIL); compiled (large
+# photos), a last, smaller group is padded to the next of FIT_BUCKETS (one
 # compilation each, about 0.2 s; never more than twice the work).
-FIT_BUCKETS = tuple(1 << k for k in range(12, 21))
+FIT_CHUNK = 1 << 18
+FIT_BUCKETS = tuple(1 << k for k in range(12, 19))
 
 
 def row_bands(height: int, width: int, band_pixels: int | None = None) -> list:
@@ -144,8 +148,9 @@ def _band(lightness, ab_rows, left, right, frac, as_uint8):
 
 
 def _fit(lightness, a, b, corners, fh, fl, as_uint8):
-    """Out-of-gamut colours ``[n]`` and their table cells' corners ``[8, n]``
-    -> (fitted sRGB ``[n, 3]``, flagged ``[n]``, scale ``[n]``).
+    """Out-of-gamut colours ``[n]`` (only those) and their table cells'
+    corners ``[8, n]`` -> (fitted sRGB ``[n, 3]``, flagged ``[n]``, scale
+    ``[n]``).
 
     :func:`gamut.gamut_scale_of_cell` (L and hue kept), then Lab -> sRGB.
     ``flagged`` colours go on to :func:`_refine`. The corners come planar
@@ -153,7 +158,7 @@ def _fit(lightness, a, b, corners, fh, fl, as_uint8):
     vectorised.
     """
     scale, flagged = gamut.gamut_scale_of_cell(
-        lightness, a, b, tf.unstack(corners), fh, fl
+        lightness, a, b, tf.unstack(corners), fh, fl, known_outside=True
     )
     lab = tf.stack([lightness, a * scale, b * scale], axis=-1)  # [n, 3]
     rgb = color.lab_to_rgb(lab, fast=True)
@@ -214,7 +219,8 @@ def lab_to_output(lightness: np.ndarray, ab: tf.Tensor, as_uint8: bool) -> np.nd
     float32 in [0, 1].
 
     The band pass, then the out-of-gamut pixels fitted (see the module
-    docstring); at most :data:`BAND_PIXELS` of either at a time.
+    docstring): bands of :data:`BAND_PIXELS`, fit groups of :data:`FIT_CHUNK`
+    on every core.
     """
     height, width = lightness.shape
     size = int(ab.shape[2])
@@ -236,11 +242,20 @@ def lab_to_output(lightness: np.ndarray, ab: tf.Tensor, as_uint8: bool) -> np.nd
         flat_l = lightness.reshape(-1)
         planes = np.ascontiguousarray(np.moveaxis(ab_rows.numpy(), -1, 0))
         planes = planes.reshape(2, -1)  # [2, H * S]
-        for start in range(0, indices.size, BAND_PIXELS):
-            chunk = indices[start : start + BAND_PIXELS]
+
+        def fit(start: int) -> None:
+            chunk = indices[start : start + FIT_CHUNK]  # disjoint pixels
             flat_out[chunk] = _fit_outside(
                 flat_l, planes, taps, width, size, chunk, as_uint8, xla
             )
+
+        starts = range(0, indices.size, FIT_CHUNK)
+        workers = min(len(starts), os.cpu_count() or 1)
+        if workers > 1:
+            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+                list(pool.map(fit, starts))
+        else:
+            fit(0)
     return out
 
 
@@ -252,10 +267,14 @@ def _fit_outside(flat_l, planes, taps, width, size, indices, as_uint8, xla):
     interpolated as in :func:`_band` from ``planes`` ``[2, H * S]`` (the rows'
     ab, planar), its table cell (:func:`gamut.np_gamut_cell`) and the cell's
     corners; then :func:`_fit`, compiled with ``xla`` on one of
-    :data:`FIT_BUCKETS` pixels (padded): nine compilations at most serve every
-    photo; then :func:`_refine` for the rare flagged colours.
+    :data:`FIT_BUCKETS` pixels (the indices padded with the group's last):
+    seven compilations at most serve every photo; then :func:`_refine` for the
+    rare flagged colours.
     """
     count = indices.size
+    if xla:  # padded with a pixel of the group: static shapes, all outside
+        bucket = next((b for b in FIT_BUCKETS if b >= count), count)
+        indices = np.pad(indices, (0, bucket - count), mode="edge")
     rows, cols = np.divmod(indices, width)
     values = flat_l[indices]
     left, right, frac = taps
@@ -265,9 +284,6 @@ def _fit_outside(flat_l, planes, taps, width, size, indices, as_uint8, xla):
     cell, fh, fl = gamut.np_gamut_cell(values, a, b)
     corners = np.take(gamut.gamut_cells_planar(), cell, axis=1)  # [8, n]
     arrays = [values, a, b, corners, fh, fl]
-    if xla:
-        pad = next((b for b in FIT_BUCKETS if b >= count), count) - count
-        arrays = [np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, pad)]) for x in arrays]
     rgb, flagged, scale = _FIT[xla](*map(tf.constant, arrays), as_uint8)
     rgb = rgb.numpy()[:count]
     rare = np.flatnonzero(flagged.numpy()[:count])

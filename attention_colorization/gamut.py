@@ -158,10 +158,14 @@ def np_gamut_cell(lightness, a, b) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return cell, hue - h0, row - l0
 
 
-def gamut_scale_of_cell(lightness, a, b, corners, fh, fl):
+def gamut_scale_of_cell(lightness, a, b, corners, fh, fl, known_outside=False):
     """:func:`gamut_scale_table` given the colours' cells (:func:`gamut_cell`)
     and their 8 corner values (``corners[k]`` = ``gamut_cells()[..., k]`` at
     the cell, each of the inputs' shape): the arithmetic, without a gather.
+
+    ``s = min(1, min over the two faces of the interpolated chroma limit /
+    sqrt(a^2 + b^2))``; 1 for colours in gamut, unless ``known_outside`` (the
+    caller gathered out-of-gamut colours only: no test).
 
     Returns:
         (scale, flagged) as :func:`gamut_scale_table`.
@@ -176,8 +180,9 @@ def gamut_scale_of_cell(lightness, a, b, corners, fh, fl):
         limit = face if limit is None else tf.minimum(limit, face)
     chroma = tf.sqrt(a * a + b * b)
     scale = tf.minimum(1.0, limit / tf.maximum(chroma, 1e-30))
-    inside = ~outside_gamut(tf.stack([lightness, a, b], -1))
-    scale = tf.where(inside, tf.ones_like(scale), scale)
+    if not known_outside:
+        inside = ~outside_gamut(tf.stack([lightness, a, b], -1))
+        scale = tf.where(inside, tf.ones_like(scale), scale)
     flagged = outside_gamut(
         tf.stack([lightness, a * scale, b * scale], -1), GAMUT_REFINE_EXCESS
     )

@@ -329,6 +329,7 @@ def test_fused_work_equals_the_plain_pipeline(colorizer, monkeypatch, xla, yello
     """Band kernel + gathered gamut fitting == resize, fit_to_gamut, lab_to_rgb."""
     monkeypatch.setattr(full_resolution, "XLA_MIN_PIXELS", 0 if xla else 10**12)
     monkeypatch.setattr(full_resolution, "BAND_PIXELS", 40 * 57)  # several bands
+    monkeypatch.setattr(full_resolution, "FIT_CHUNK", 257)  # groups, in threads
     gray = _gray(121, 57, seed=3)
     if yellow:  # bright: L 85-100
         gray = (gray.astype(np.float32) * (40 / 255) + 215).astype(np.uint8)
