@@ -9,7 +9,8 @@ r"""Converts the colouriser to a fixed-size TFLite model (from a clone).
 The same as ``attention-colorize-export tflite ...``: this script only runs
 the installed package's command (``pip install -e ".[export]"``); see
 attention_colorization/export/cli.py and tflite.py. What the app computes
-around the model (--interface=lab): attention_colorization/export/mobile_reference.py.
+around the model (--interface=lab): export/README.md and its numpy reference,
+attention_colorization/export/mobile_reference.py.
 """
 
 import sys

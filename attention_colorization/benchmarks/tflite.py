@@ -93,7 +93,7 @@ def tflite_targets(
         ),
         Target("TFLite int8 latency / TFLite float32 latency", int8, "<=", 1.0),
         Target(
-            "TFLite int8 vs Keras: mean |Δab| on the worst photo",
+            "TFLite int8 vs Keras: mean abs Δab (Lab units) on the worst photo",
             worst,
             "<=",
             TARGET_INT8_ERROR,
@@ -319,7 +319,8 @@ def tflite_section(settings: Settings) -> SectionResult:
         "cores, as TensorFlow uses). Keras: the generator on the same inputs "
         "(its own graph) under `tf.function`. Median of "
         f"{settings.tflite_repeats} calls each, timed in turns. The app's side "
-        "(`export/mobile_reference.py` in numpy: L, Lab and histogram at "
+        "(`attention_colorization/export/mobile_reference.py` in numpy: L, Lab and "
+        "histogram at "
         f"{m['image_size']} px) took {1000 * m['preprocess_seconds']:.0f} ms "
         "more, not counted.",
     ]
