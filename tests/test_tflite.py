@@ -328,6 +328,13 @@ def test_uint8_interface(saved_model_dir, tflite_models):
     assert details["gray"]["dtype"] == np.uint8
     assert list(details["gray"]["shape"]) == [1, 32, 32, 1]
     assert {"POW", "TOPK_V2"} <= set(tflite_lib.list_ops(model))
+    # The colour work is in a float scope for int8 (POW, TOPK_V2 among it).
+    scoped = {
+        op["op"]
+        for op in tflite_lib.operators(model)
+        if mobile_graph.COLOR_SCOPE in op["output"]
+    }
+    assert {"POW", "TOPK_V2"} <= scoped, scoped
     assert tflite_lib.xnnpack_report(model)["partitions"] > 1
     for seed in (3, 4):
         images = _pair(seed, interface="uint8")

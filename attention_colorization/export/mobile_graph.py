@@ -72,6 +72,7 @@ INPUT_SCOPE = "mobile_inputs"  # L, Lab and the histogram to network units
 OUTPUT_SCOPE = "mobile_output"  # the decoder's last sum, tanh or clip; Lab units
 GRAY_SCOPE = "mobile_gray"  # the matcher's gray sRGB of L
 MATCHER_SCOPE = "mobile_matcher"  # the pretrained matching backbone
+COLOR_SCOPE = "mobile_color"  # the uint8 interface's colour work (saved_model)
 EMBED_SCOPE = "mobile_embed"  # SCM queries and keys: resize, L2 norms
 ATTENTION_SCOPE = "mobile_attention"  # SCM logits, softmax, colour, top-k
 DCM_SCOPE = "mobile_dcm"  # DCM posterior, colour, peak and entropy

@@ -198,9 +198,13 @@ class ColorizerModule:
         return {"rgb_png_bytes": png}
 
     def _mobile_ab(self, gray, reference):
-        lightness = color.rgb_to_lightness(uint8_to_float_rgb(gray))  # [1, S, S, 1]
-        ref_lab = color.rgb_to_lab(uint8_to_float_rgb(reference))  # [1, S, S, 3]
-        ref_hist = color.reference_histogram(ref_lab[..., 1:])  # [1, Q], no floor
+        from attention_colorization.export import mobile_graph
+
+        # In a mobile_ scope: the int8 export keeps the colour work in float.
+        with tf.name_scope(mobile_graph.COLOR_SCOPE):
+            lightness = color.rgb_to_lightness(uint8_to_float_rgb(gray))  # [1, S, S, 1]
+            ref_lab = color.rgb_to_lab(uint8_to_float_rgb(reference))  # [1, S, S, 3]
+            ref_hist = color.reference_histogram(ref_lab[..., 1:])  # [1, Q], no floor
         return self._mobile_lab(lightness, ref_lab, ref_hist)
 
     def _mobile_lab(self, l, ref_lab, ref_hist):  # noqa: E741 (the signature's name)
