@@ -12,6 +12,8 @@ needs numpy only):
 * :mod:`~attention_colorization.export.mobile_reference`: what an app computes
   around that model (L, Lab, the reference histogram; the colour photo from
   ab), in numpy, to port;
+* :mod:`~attention_colorization.export.calibration`: real photos for int8
+  calibration, and the per-photo error of a TFLite model against Keras;
 * :mod:`~attention_colorization.export.client`: the TF Serving client (REST,
   gRPC, or a SavedModel answering in-process);
 * :mod:`~attention_colorization.export.cli`: the ``attention-colorize-export``
