@@ -16,6 +16,14 @@ Outputs are written to a temporary name, then renamed, and a photo's main
 output is written after its maps and panel: an output that exists is complete.
 So ``--skip_existing`` resumes an interrupted folder run (Ctrl-C: exit 130)
 without redoing the photos that are done.
+
+The command is quiet: TensorFlow's C++ start-up messages (CUDA probing,
+oneDNN, CPU feature notes, absl's pre-initialisation warning) are hidden unless
+``--verbose`` (which also logs the precision ``auto`` chose): C++ logging
+below FATAL is off (``TF_CPP_MIN_LOG_LEVEL=3``, unless the environment sets it)
+and stderr is closed while TensorFlow loads, since some of those lines are
+printed before its logging starts. ``--help`` and argument errors exit
+before TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -29,11 +37,14 @@ import pathlib
 import sys
 import time
 
+from attention_colorization import startup
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EXAMPLE_INPUT = "example_gray.png"
 EXAMPLE_REFERENCE = "example_reference.png"
 DEFAULT_OUTPUT_DIR = "colorized"
 FAILURES_FILE = "failures.csv"
+PRECISIONS = ("auto", "float32", "bfloat16")  # attention_colorization.precision
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,9 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="Refuse inputs with more pixels than this (decompression-bomb guard).",
     )
     parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="What the network computes in: auto (bfloat16 where the hardware "
+        "computes it natively, else float32), float32 or bfloat16.",
+    )
+    parser.add_argument(
         "--quiet",
         action="store_true",
         help="No progress bar (there is none either when stderr is not a terminal).",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Show TensorFlow's start-up messages and this tool's INFO logs.",
     )
     return parser
 
@@ -231,11 +254,37 @@ def _uint8(rgb):
     return np.round(rgb * 255.0).astype(np.uint8)
 
 
+class ReferencePanels:
+    """The references as ``--compare`` panels: uint8 RGB at a photo's height.
+
+    Decoded when first needed, near that height (a JPEG by its DCT scaling),
+    and kept per height: a folder of photos of one size decodes them once.
+    """
+
+    def __init__(self, paths):
+        self.paths = list(paths)
+        self._by_height = {}
+
+    def at(self, height: int) -> list:
+        """uint8 ``[height, w, 3]`` per reference (aspect kept)."""
+        if height not in self._by_height:
+            from attention_colorization import imageio
+
+            panels = []
+            for path in self.paths:
+                image = imageio.load_image(path, draft_size=(height, height))
+                image = imageio.reduce_image(image, height)
+                panels.append(_uint8(imageio.to_float_rgb(image)[0]))
+            self._by_height = {height: panels}  # one height kept
+        return self._by_height[height]
+
+
 def colorize_one(colorizer, source, ref_panels, prepared, palette, target, args):
     """Colourises ``source`` into ``target`` (and its maps/panel). Raises ImageError.
 
-    ``ref_panels`` are the references as uint8 RGB (for ``--compare``),
-    ``prepared`` the same made ready for the network once
+    ``ref_panels`` are the references as ``--compare`` panels
+    (:class:`ReferencePanels`, or None without ``--compare``), ``prepared``
+    the references made ready for the network once
     (``Colorizer.prepare_references``).
     """
     from attention_colorization import imageio
@@ -272,8 +321,8 @@ def colorize_one(colorizer, source, ref_panels, prepared, palette, target, args)
         rgb, _ = imageio.to_float_rgb(image)  # any mode or bit depth
         luma = rgb @ np.array([0.299, 0.587, 0.114], np.float32)  # [H, W]
         gray = _uint8(np.repeat(luma[..., None], 3, axis=-1))
-        panels = [gray, *ref_panels, result]
         height = gray.shape[0]
+        panels = [gray, *ref_panels.at(height), result]
         imageio.save_image_atomic(
             _hstack(panels, height), f"{stem}_compare.png", overwrite=True
         )
@@ -320,6 +369,12 @@ def write_failures(out_dir: pathlib.Path, failures) -> pathlib.Path:
 
 def run(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.INFO)
+    else:
+        startup.import_tensorflow_quietly()
     from attention_colorization import imageio
     from attention_colorization.colorizer import Colorizer, parse_palette
     from attention_colorization.weights_path import bundled_dir
@@ -400,8 +455,9 @@ def run(argv=None) -> int:
         print(f"{targets[0]}: exists, skipped (--skip_existing)")
         return EXIT_OK
 
-    try:
-        ref_images = [imageio.load_image(r) for r in args.reference]
+    try:  # The header only, before the model loads: fails fast.
+        for reference in args.reference:
+            imageio.probe_image(reference)
     except imageio.ImageError as error:
         print(f"error: reference {error}", file=sys.stderr)
         return EXIT_ERROR
@@ -409,13 +465,20 @@ def run(argv=None) -> int:
     colorizer = prepared = None
     if jobs:  # A resumed run with nothing left does not load the model.
         try:
-            colorizer = Colorizer.load(args.weights)
+            colorizer = Colorizer.load(args.weights, precision=args.precision)
         except (FileNotFoundError, OSError, ValueError) as error:
             print(f"error: cannot load weights: {error}", file=sys.stderr)
             return EXIT_ERROR
-        # Once for the whole folder, not per photo.
-        prepared = colorizer.prepare_references(ref_images) if ref_images else None
-    ref_panels = [_uint8(imageio.to_float_rgb(r)[0]) for r in ref_images]
+        # Once for the whole folder, not per photo; decoded near the model
+        # resolution (Colorizer._reference), not in full.
+        try:
+            prepared = (
+                colorizer.prepare_references(args.reference) if args.reference else None
+            )
+        except imageio.ImageError as error:
+            print(f"error: reference {error}", file=sys.stderr)
+            return EXIT_ERROR
+    ref_panels = ReferencePanels(args.reference) if args.compare else None
 
     progress = _Progress(
         len(files), enabled=not args.quiet and _stderr_is_tty(), initial=skipped
@@ -485,6 +548,9 @@ def _record_failures(out_dir, failures, many: bool, finished: bool):
 
 
 def main(argv=None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if "--verbose" not in arguments:
+        startup.quiet_environment()  # before anything imports TensorFlow
     try:
         sys.exit(run(argv))
     except KeyboardInterrupt:

@@ -8,7 +8,16 @@
 Any resolution: the network runs at its model resolution S; the predicted ab
 is upsampled (bilinear) to the input's size and joined to the input's own
 full-resolution L, which is kept exactly; chroma is then reduced where needed
-to bring each pixel into the sRGB gamut (L and hue unchanged).
+to bring each pixel into the sRGB gamut (L and hue unchanged). That
+full-resolution work (:mod:`attention_colorization.full_resolution`) is one
+fused pass per band of rows (ab across the width, Lab -> sRGB -> uint8),
+XLA-compiled for large photos, then the gamut scale by table lookup for the
+pixels out of gamut only. References are decoded and reduced near the model resolution first
+(a JPEG by its DCT scaling), so a huge reference costs what the model uses.
+
+``precision`` (:mod:`attention_colorization.precision`): ``"auto"`` runs the
+network in bfloat16 where the hardware computes it natively, float32
+elsewhere; the colour work stays float32.
 """
 
 from __future__ import annotations
@@ -18,53 +27,22 @@ import typing
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
-from attention_colorization import color, imageio
+from attention_colorization import color, full_resolution, imageio
+from attention_colorization import precision as precision_lib
 from attention_colorization import workdir as workdir_lib
 from attention_colorization.palette_prior import palette_prior
 
-# From this many pixels on, the full-resolution work (L of the input; ab
-# upsampling, gamut fitting, Lab -> RGB) runs XLA-compiled: 5x faster at
-# 2560 x 1600 even counting the compilation, slower than plain graph mode for
-# small photos.
-XLA_MIN_PIXELS = 1_000_000
+# References decode to at least this multiple of the model resolution (JPEG
+# DCT scaling, then Image.reduce) before the area resize to it. Smaller
+# factors move the output further from a full decode's: with a 7000 x 7000
+# JPEG and the bundled model (S = 256), 8 keeps it within 2 levels (0.06 % of
+# the pixels beyond 1), 4 within 8, 2 within 16.
+REFERENCE_DECODE_FACTOR = 8
 # T of the DCM's annealed mean with a palette: each pixel takes one of the
 # palette's colours rather than their average (see palette_prior).
 PALETTE_TEMPERATURE = 0.38
-# The full-resolution work runs in bands of rows of about this many pixels, so
-# its memory stays bounded at any size (4096 x 4096: 16 bands).
-BAND_PIXELS = 1 << 20
-
-
-def row_bands(height: int, width: int, band_pixels: int | None = None) -> list:
-    """Splits ``height`` rows into bands of one height (the last may overlap).
-
-    Args:
-        height, width: the image's size.
-        band_pixels: pixels per band at most (default :data:`BAND_PIXELS`);
-            a band has at least one row.
-
-    Returns:
-        ``[(rows, keep, out), ...]`` slices: each band computes the image rows
-        ``rows`` (all of one length, so a compiled function sees one shape) and
-        writes its rows ``keep`` to the image rows ``out``; the ``out`` slices
-        cover every row once, in order.
-    """
-    band_pixels = band_pixels or BAND_PIXELS
-    count = max(1, -(-height * width // band_pixels))  # ceil
-    band = -(-height // count)  # ceil: rows per band
-    bands = []
-    for first in range(0, height, band):
-        stop = min(first + band, height)
-        start = min(first, height - band)  # the last band ends at the last row
-        bands.append(
-            (
-                slice(start, start + band),
-                slice(first - start, stop - start),
-                slice(first, stop),
-            )
-        )
-    return bands
 
 
 def parse_palette(palette) -> np.ndarray:
@@ -113,28 +91,45 @@ class Colorizer:
     Args:
         generator: a built ``Generator``.
         config: its ``ConfigDict`` (for the model resolution and histogram floor).
+        precision: what the generator computes in, ``"float32"`` or
+            ``"bfloat16"`` (it was built under that policy; see :meth:`load`).
     """
 
-    def __init__(self, generator, config):
+    def __init__(self, generator, config, precision: str = "float32"):
         self.generator = generator
         self.config = config
+        self.precision = precision
         self.image_size = int(config.data.image_size)
         self.hist_floor = float(config.data.hist_floor)
         # One trace per (number of references, return_maps); K must stay static.
         self._run = tf.function(self._forward)
-        # Any image size: one trace with unknown height and width.
-        self._pre = tf.function(self._preprocess, reduce_retracing=True)
-        self._post = tf.function(self._postprocess, reduce_retracing=True)
-        self._pre_xla = tf.function(self._preprocess, jit_compile=True)
-        self._post_xla = tf.function(self._postprocess, jit_compile=True)
+        self._reference_features = tf.function(
+            self._reference_lab_hist, reduce_retracing=True
+        )
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> Colorizer:
+    def load(
+        cls, path: str | os.PathLike | None = None, precision: str = "auto"
+    ) -> Colorizer:
         """Loads the bundled demo model (``path=None``), a training workdir, or a
-        ``*.weights.h5`` file with its ``config.json`` beside it."""
-        # None, a workdir or a *.weights.h5: weights_path.resolve_weights.
-        generator, config = workdir_lib.load_generator(path)
-        return cls(generator, config)
+        ``*.weights.h5`` file with its ``config.json`` beside it.
+
+        Args:
+            path: the model (see above).
+            precision: ``"auto"`` (bfloat16 where this machine computes it
+                natively, else float32; logged once), ``"float32"`` or
+                ``"bfloat16"`` (:mod:`attention_colorization.precision`). The
+                generator is built under the matching Keras dtype policy, which
+                is restored afterwards; with bfloat16 its matching features and
+                its own arithmetic stay float32 (``precision.keep_float32``).
+        """
+        chosen = precision_lib.resolve_precision(precision)
+        with precision_lib.dtype_policy(chosen):
+            # None, a workdir or a *.weights.h5: weights_path.resolve_weights.
+            generator, config = workdir_lib.load_generator(path)
+        if chosen == "bfloat16":
+            precision_lib.keep_float32(generator)
+        return cls(generator, config, precision=chosen)
 
     # -------------------------------------------------------------- internals
     def _forward(self, inputs, return_maps, database_temperature=None):
@@ -146,45 +141,58 @@ class Colorizer:
             database_temperature=database_temperature,
         )
 
-    @staticmethod
-    def _preprocess(rgb):
-        """Float RGB rows ``[h, W, 3]`` -> their L ``[h, W, 1]``."""
-        return color.rgb_to_lightness(rgb)
+    def _reference_lab_hist(self, small):
+        """RGB ``[S, S, 3]`` in [0, 1] -> (Lab ``[S, S, 3]``, histogram ``[313]``)."""
+        lab = color.rgb_to_lab(tf.clip_by_value(small, 0.0, 1.0))  # [S, S, 3]
+        hist = color.reference_histogram(lab[..., 1:], floor=self.hist_floor)
+        return lab, hist
 
-    @staticmethod
-    def _postprocess(lightness, ab_rows):
-        """L rows ``[h, W, 1]`` + their ab ``[1, h, S, 2]`` -> sRGB ``[h, W, 3]``.
+    def _area_to_model_size(self, pixels: np.ndarray) -> tf.Tensor:
+        """RGB ``[H, W, 3]`` (uint8, or float in [0, 1]) -> its area average
+        ``[S, S, 3]`` float32, what ``tf.image.resize(..., "area")`` gives.
 
-        ``ab_rows`` is the network's ab already interpolated to the rows (see
-        :meth:`colorize_float`); here it is interpolated across to the width.
-        Bilinear interpolation is separable, so rows then columns equals the
-        direct 2-D resize.
+        Area resizing is separable: across the width in bands of rows
+        (``full_resolution.BAND_PIXELS``), then down the height, so no float
+        copy of a large image ever exists.
         """
-        ab = tf.image.resize(ab_rows, tf.shape(lightness)[:2], method="bilinear")[0]
-        lab = color.fit_to_gamut(tf.concat([lightness, ab], axis=-1))  # [h, W, 3]
-        return color.lab_to_rgb(lab)  # [h, W, 3] in [0, 1]
-
-    def _lightness(self, rgb: np.ndarray) -> tuple[np.ndarray, tf.Tensor]:
-        """Full-res float RGB ``[H, W, 3]`` -> (L ``[H, W, 1]``, L ``[1, S, S, 1]``)."""
-        height, width = rgb.shape[:2]
-        lightness = np.empty((height, width, 1), np.float32)
-        pre = self._pre_xla if height * width >= XLA_MIN_PIXELS else self._pre
-        for rows, keep, out in row_bands(height, width):
-            lightness[out] = pre(tf.constant(rgb[rows])).numpy()[keep]
-        small = tf.image.resize(lightness[None], [self.image_size] * 2, method="area")
-        return lightness, small
+        height, width = pixels.shape[:2]
+        size = self.image_size
+        scale = 1.0 / 255.0 if pixels.dtype == np.uint8 else 1.0
+        band_pixels = full_resolution.BAND_PIXELS
+        if height * width <= band_pixels:
+            rgb = tf.cast(tf.constant(pixels), tf.float32) * scale
+            return tf.image.resize(rgb[None], [size, size], method="area")[0]
+        columns = np.empty((height, size, 3), np.float32)
+        for rows, keep, out in full_resolution.row_bands(height, width, band_pixels):
+            band = tf.cast(tf.constant(pixels[rows]), tf.float32) * scale
+            narrow = tf.image.resize(band[None], [band.shape[0], size], method="area")
+            columns[out] = narrow[0].numpy()[keep]
+        return tf.image.resize(columns[None], [size, size], method="area")[0]
 
     def _reference(self, image) -> tuple[tf.Tensor, tf.Tensor]:
-        """A reference (any size) -> (Lab ``[S, S, 3]``, histogram ``[313]``)."""
+        """A reference (any size) -> (Lab ``[S, S, 3]``, histogram ``[313]``).
+
+        Files and PIL images are first brought near the model resolution S
+        (at least :data:`REFERENCE_DECODE_FACTOR` x S a side), in this order:
+        a JPEG file decodes straight to a reduced size (DCT scaling,
+        ``Image.draft``), ``Image.reduce`` shrinks by an integer factor, then
+        the area resize (in bands) reaches S x S, where the histogram is
+        computed. A 7000 x 7000 JPEG never exists in memory at full size.
+        """
+        side = REFERENCE_DECODE_FACTOR * self.image_size
         if isinstance(image, (str, os.PathLike)):
-            image = imageio.load_image(image)
-        rgb, _ = imageio.to_float_rgb(image)
-        small = tf.image.resize(
-            tf.constant(rgb)[None], [self.image_size] * 2, method="area"
+            image = imageio.load_image(image, draft_size=(side, side))
+        if isinstance(image, Image.Image):
+            image = imageio.reduce_image(image, side)
+            if image.mode == "RGB":
+                image = np.asarray(image)  # uint8: no float copy of it
+        rgb8 = (
+            isinstance(image, np.ndarray)
+            and image.dtype == np.uint8
+            and image.shape[2:] == (3,)
         )
-        lab = color.rgb_to_lab(tf.clip_by_value(small[0], 0.0, 1.0))  # [S, S, 3]
-        hist = color.reference_histogram(lab[..., 1:], floor=self.hist_floor)  # [313]
-        return lab, hist
+        pixels = image if rgb8 else imageio.to_float_rgb(image)[0]
+        return self._reference_features(self._area_to_model_size(pixels))
 
     # ------------------------------------------------------------------- API
     def prepare_references(self, references) -> PreparedReferences:
@@ -194,6 +202,9 @@ class Colorizer:
 
         Args:
             references: a list of references (PIL, numpy or paths), at least one.
+
+        Raises:
+            imageio.ImageError: a reference file that cannot be read.
         """
         pairs = [self._reference(r) for r in references]
         if not pairs:
@@ -231,10 +242,9 @@ class Colorizer:
             ``maps["match"]`` uint8 ``[K, H, W, 3]``: each reference resampled
             at the SCM's best match of every pixel.
         """
-        rgb, alpha, maps = self.colorize_float(
-            image, reference, references, palette, return_maps
+        result, alpha, maps = self._colorize(
+            image, reference, references, palette, return_maps, as_uint8=True
         )
-        result = np.round(rgb * 255.0).astype(np.uint8)
         if alpha is not None:
             result = np.concatenate(
                 [result, np.round(alpha * 255.0).astype(np.uint8)[..., None]], axis=-1
@@ -249,10 +259,16 @@ class Colorizer:
         Returns:
             (rgb float32 ``[H, W, 3]`` in [0, 1], alpha ``[H, W]`` or None, maps).
         """
+        return self._colorize(
+            image, reference, references, palette, return_maps, as_uint8=False
+        )
+
+    def _colorize(self, image, reference, references, palette, return_maps, as_uint8):
+        """:meth:`colorize` (``as_uint8``) or :meth:`colorize_float` without the alpha."""
         if isinstance(image, (str, os.PathLike)):
             image = imageio.load_image(image)
-        rgb, alpha = imageio.to_float_rgb(image)
-        height, width = rgb.shape[:2]
+        pixels, alpha = imageio.to_pixels(image)  # uint8 [H, W] or float [H, W, 3]
+        height, width = pixels.shape[:2]
         if isinstance(references, PreparedReferences):
             if reference is not None:
                 raise ValueError("give prepared references alone, not with reference=")
@@ -265,7 +281,8 @@ class Colorizer:
         if prepared is not None and palette is not None:
             raise ValueError("give references or a palette, not both")
 
-        lightness, l_small = self._lightness(rgb)
+        lightness, l_small = full_resolution.lightness(pixels, self.image_size)
+        del pixels  # L ([H, W] float32) is all the rest needs
         inputs = {"l": l_small}
         ref_labs = []
         if prepared is not None:
@@ -285,14 +302,8 @@ class Colorizer:
             database_temperature=temperature,
         )
 
-        # ab to Lab units, interpolated down the rows: [1, H, S, 2] (small).
         ab = color.net_to_ab(tf.cast(outputs["ab"], tf.float32))  # [1, S, S, 2]
-        ab_rows = tf.image.resize(ab, [height, self.image_size], method="bilinear")
-        post = self._post_xla if height * width >= XLA_MIN_PIXELS else self._post
-        out = np.empty((height, width, 3), np.float32)
-        for rows, keep, band_out in row_bands(height, width):
-            band = post(tf.constant(lightness[rows]), ab_rows[:, rows])
-            out[band_out] = band.numpy()[keep]
+        out = full_resolution.lab_to_output(lightness, ab, as_uint8)
         maps = self._maps(outputs, ref_labs, height, width) if return_maps else {}
         return out, alpha, maps
 

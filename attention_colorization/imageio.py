@@ -3,12 +3,16 @@
 * EXIF orientation is applied; palette, 16-bit, float, gray+alpha and CMYK
   images become float RGB in [0, 1]; an alpha channel is kept aside.
 * Decompression bombs and images too small to colourise are refused.
+* Images needed only small (references) decode small: a JPEG straight to a
+  reduced size (its DCT scaling, :func:`load_image` ``draft_size``), then an
+  integer box reduction (:func:`reduce_image`).
 * Writes go to a temporary name in the destination folder, then are renamed:
   no half-written file is ever left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 
@@ -26,12 +30,50 @@ class ImageError(ValueError):
     """A bad input or output image; the message is one line for the user."""
 
 
-def load_image(path: os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def load_image(
+    path: os.PathLike,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft_size: tuple[int, int] | None = None,
+) -> Image.Image:
     """Opens, verifies and fully decodes an image file, EXIF-rotated.
+
+    Args:
+        path: the image file.
+        max_pixels: refuse images with more pixels (checked on the header).
+        draft_size: ``(width, height)``: a JPEG may decode straight to the
+            smallest of its DCT scalings (1/2, 1/4, 1/8) that is at least this
+            size (``Image.draft``), for an image needed only small; other
+            formats decode in full.
 
     Raises:
         ImageError: missing, empty, not an image, truncated, too small or too large.
     """
+    with _opened(path, max_pixels) as probe:
+        if draft_size is not None:
+            probe.draft(None, tuple(int(v) for v in draft_size))
+        probe.load()  # Full decode: truncated files fail here.
+        image = ImageOps.exif_transpose(probe)
+        image.load()
+    return image
+
+
+def probe_image(path: os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple:
+    """The checks of :func:`load_image` that need only the header (no decode).
+
+    Returns:
+        ``(width, height)`` as stored (before any EXIF rotation).
+
+    Raises:
+        ImageError: missing, empty, not an image, too small or too large.
+    """
+    with _opened(path, max_pixels) as probe:
+        return probe.size
+
+
+@contextlib.contextmanager
+def _opened(path: os.PathLike, max_pixels: int):
+    """``Image.open(path)`` after the file checks and the size guard; Pillow's
+    errors inside the block become one-line :class:`ImageError` s."""
     path = pathlib.Path(path)
     if not path.exists():
         raise ImageError(f"{path}: no such file")
@@ -48,9 +90,7 @@ def load_image(path: os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         with Image.open(path) as probe:
             width, height = probe.size
             check_size(width, height, max_pixels, str(path))
-            probe.load()  # Full decode: truncated files fail here.
-            image = ImageOps.exif_transpose(probe)
-            image.load()
+            yield probe
     except ImageError:
         raise
     except UnidentifiedImageError as error:
@@ -65,7 +105,6 @@ def load_image(path: os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         ) from None
     finally:
         Image.MAX_IMAGE_PIXELS = pillow_limit
-    return image
 
 
 def check_size(
@@ -90,6 +129,43 @@ def check_size(
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:200] if text else type(error).__name__
+
+
+def reduce_image(image: Image.Image, size: int) -> Image.Image:
+    """Shrinks ``image`` by an integer factor (``Image.reduce``: box averages)
+    while both sides stay at least ``size``; modes ``reduce`` lacks are first
+    converted as :func:`to_float_rgb` would (P, 1 -> RGB/RGBA/L)."""
+    factor = min(image.width, image.height) // max(int(size), 1)
+    if factor < 2:
+        return image
+    if image.mode in ("P", "PA"):
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    elif image.mode.startswith("I;16"):
+        return image  # 16-bit: no box reduction in Pillow; decoded as is
+    return image.reduce(factor)
+
+
+def to_pixels(image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Like :func:`to_float_rgb`, but an 8-bit gray image stays compact.
+
+    Returns:
+        (pixels, alpha): ``pixels`` is uint8 ``[H, W]`` for an 8-bit gray input
+        (PIL mode L, a uint8 ``[H, W]`` or ``[H, W, 1]`` array), else float32
+        RGB ``[H, W, 3]`` in [0, 1] (:func:`to_float_rgb`); ``alpha`` as there.
+    """
+    if isinstance(image, Image.Image) and image.mode == "L":
+        image = np.asarray(image)
+    if not isinstance(image, Image.Image):
+        array = np.asarray(image)
+        if array.dtype == np.uint8 and (
+            array.ndim == 2 or (array.ndim == 3 and array.shape[-1] == 1)
+        ):
+            gray = array.reshape(array.shape[:2])
+            check_size(gray.shape[1], gray.shape[0], np.iinfo(np.int64).max)
+            return np.ascontiguousarray(gray), None
+    return to_float_rgb(image)
 
 
 def to_float_rgb(

@@ -134,16 +134,19 @@ def test_end_to_end_targets_from_given_numbers():
 
 def test_tflite_targets_from_given_numbers():
     modes = {
-        "none": {"seconds": 0.10},
-        "float16": {"seconds": 0.12},
-        "int8": {"seconds": 0.11},
+        "none": {"seconds": 0.06},
+        "float16": {"seconds": 0.08},
+        "int8": {"seconds": 0.066},
     }
-    float16, int8 = tflite.tflite_targets(0.10, modes)
-    assert (float16.status, float16.measured) == ("met", pytest.approx(1.2))
+    errors = [{"related": 2.5, "unrelated": 3.9}, {"related": 1.0, "unrelated": 0.5}]
+    float32, float16, int8, error = tflite.tflite_targets(0.10, modes, errors)
+    assert (float32.status, float32.measured) == ("met", pytest.approx(0.6))
+    assert (float16.status, float16.measured) == ("missed", pytest.approx(0.8))
     assert (int8.status, int8.measured) == ("missed", pytest.approx(1.1))
+    assert (error.status, error.measured) == ("met", pytest.approx(3.9))
     modes["int8"] = {"error": "conversion failed"}
-    float16, int8 = tflite.tflite_targets(0.09, modes)
-    assert float16.status == "missed" and int8.status == "not measured"
+    float32, float16, int8, error = tflite.tflite_targets(0.12, modes, errors)
+    assert float16.status == "met" and int8.status == error.status == "not measured"
 
 
 def test_pipeline_target_from_given_numbers():
@@ -378,7 +381,9 @@ def test_tflite_section(tiny_report):
             assert run["error"] and any("failed" in r for r in rows if mode in r[0])
             continue
         assert _positive(run["seconds"]) and run["bytes"] > 1000 and run["finite"]
-    assert result.targets[1].status == "not measured"  # int8 not run
+        assert run["partitions"] == 1 and run["undelegated"] == []  # All XNNPACK.
+    statuses = [t.status for t in result.targets]
+    assert statuses[0] == statuses[2] == statuses[3] == "not measured"  # Not run.
 
 
 def test_pipeline_section(tiny_report):

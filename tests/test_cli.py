@@ -553,3 +553,69 @@ def test_skip_existing_single_file(capsys, inputs, monkeypatch):
         capsys, "--input", inputs["gray"], "--output", out_file, "--skip_existing"
     )
     assert code == 0 and "skipped" in out and out_file.read_bytes() == b"kept"
+
+
+# ------------------------------------------------------------ quiet start-up
+
+# TensorFlow's start-up lines: CUDA probing, oneDNN, CPU features, absl.
+NOISE = (
+    "cuda",
+    "onednn",
+    "cpu_feature_guard",
+    "cpu instructions",
+    "rebuild tensorflow",
+    "absl::initializelog",
+)
+
+
+def _noise(stderr: str) -> list[str]:
+    lines = stderr.splitlines()
+    return [line for line in lines if any(n in line.lower() for n in NOISE)]
+
+
+def _console(args, verbose=False):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run(
+        [sys.executable, "-m", "attention_colorization.cli", *map(str, args)]
+        + (["--verbose"] if verbose else []),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+def test_console_is_quiet_unless_verbose(inputs, tiny_workdir):
+    args = ["--input", inputs["gray"], "--reference", inputs["ref"], "--weights"]
+    args += [tiny_workdir, "--output", inputs["root"] / "quiet.png"]
+    done = _console(args)
+    assert done.returncode == 0, done.stderr
+    assert not _noise(done.stderr), done.stderr
+    assert "wrote" in done.stdout
+    loud = _console(args + ["--overwrite"], verbose=True)
+    assert loud.returncode == 0, loud.stderr
+    # --verbose shows TensorFlow's start-up lines (a CPU-only machine prints
+    # the CUDA probe and CPU features) and the precision "auto" chose, once.
+    assert _noise(loud.stderr), loud.stderr
+    assert loud.stderr.count("precision auto:") == 1, loud.stderr
+
+
+def test_precision_flag(capsys, inputs, tiny_workdir):
+    code, out, err = _run(
+        capsys,
+        "--input",
+        inputs["gray"],
+        "--reference",
+        inputs["ref"],
+        "--output",
+        inputs["root"] / "bf16.png",
+        "--weights",
+        tiny_workdir,
+        "--precision",
+        "bfloat16",
+    )
+    assert code == 0, err
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(["--precision", "float16"])
+    assert exit_info.value.code == 2

@@ -275,3 +275,12 @@ def test_soft_encode_far_from_every_bin_stays_finite():
     np.testing.assert_array_equal(enc.argmax(-1), nearest)
     hist = color.reference_histogram(tf.fill([8, 8, 2], 110.0), floor=1e-4)
     assert np.all(np.isfinite(hist.numpy()))
+
+
+def test_fast_companding_matches_the_power():
+    lab = color.rgb_to_lab(tf.constant(_dense_rgb(), tf.float32))
+    exact = color.lab_to_rgb(lab).numpy()
+    fast = color.lab_to_rgb(lab, fast=True).numpy()
+    assert np.abs(fast - exact).max() < 2e-6
+    with pytest.raises(ValueError, match="clip"):
+        color.lab_to_rgb(lab, clip=False, fast=True)

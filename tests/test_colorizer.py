@@ -7,10 +7,12 @@ import pytest
 import tensorflow as tf
 from conftest import synthetic_photo
 from PIL import Image
+from skimage import data
 
-from attention_colorization import Colorizer, color, imageio
+from attention_colorization import Colorizer, color, full_resolution, gamut, imageio
 from attention_colorization import colorizer as colorizer_lib
-from attention_colorization.colorizer import parse_palette, row_bands
+from attention_colorization.colorizer import parse_palette
+from attention_colorization.full_resolution import row_bands
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +81,9 @@ def test_banded_full_resolution_work_equals_one_band(colorizer, monkeypatch):
     gray = _gray(53, 38, seed=9)
     reference = synthetic_photo(40, 40, 3)
     whole, _, _ = colorizer.colorize_float(gray, reference=reference)
-    monkeypatch.setattr(colorizer_lib, "BAND_PIXELS", 38 * 7)  # 8 bands, last overlaps
+    monkeypatch.setattr(
+        full_resolution, "BAND_PIXELS", 38 * 7
+    )  # 8 bands, last overlaps
     bands = row_bands(53, 38)
     assert len(bands) == 8 and bands[-1][0].start < bands[-2][2].stop  # overlap
     banded, _, _ = colorizer.colorize_float(gray, reference=reference)
@@ -307,3 +311,128 @@ def test_written_files_get_normal_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+
+
+# ------------------------------------------------- full-resolution colour work
+
+
+@pytest.mark.parametrize("width, size", [(7, 32), (128, 32), (1000, 32), (2560, 256)])
+def test_column_taps_equal_tf_resize(width, size):
+    rows = np.random.default_rng(width).uniform(-50, 50, (3, size)).astype(np.float32)
+    left, right, frac = full_resolution.column_taps(width, size)
+    ours = rows[:, left] + (rows[:, right] - rows[:, left]) * frac
+    ref = tf.image.resize(rows[None, :, :, None], [3, width], method="bilinear")
+    np.testing.assert_allclose(ours, ref.numpy()[0, ..., 0], atol=1e-5)
+
+
+def _yellow_ab(size: int) -> np.ndarray:
+    """ab ``[1, S, S, 2]`` (network units) across the yellow cusp: hues 85-115
+    degrees down the rows, chroma 10-130 across, where rays graze the gamut."""
+    hue = np.radians(np.linspace(85, 115, size))[:, None]
+    chroma = np.linspace(10, 130, size)[None, :]
+    ab = np.stack([chroma * np.cos(hue), chroma * np.sin(hue)], -1)
+    return (ab / color.AB_SCALE).astype(np.float32)[None]
+
+
+@pytest.mark.parametrize("xla, yellow", [(False, False), (True, False), (True, True)])
+def test_fused_work_equals_the_plain_pipeline(colorizer, monkeypatch, xla, yellow):
+    """Band kernel + gathered gamut fitting == resize, fit_to_gamut, lab_to_rgb."""
+    monkeypatch.setattr(full_resolution, "XLA_MIN_PIXELS", 0 if xla else 10**12)
+    monkeypatch.setattr(full_resolution, "BAND_PIXELS", 40 * 57)  # several bands
+    monkeypatch.setattr(full_resolution, "FIT_CHUNK", 257)  # groups, in threads
+    gray = _gray(121, 57, seed=3)
+    if yellow:  # bright: L 85-100
+        gray = (gray.astype(np.float32) * (40 / 255) + 215).astype(np.uint8)
+    reference = synthetic_photo(48, 48, 8)  # saturated: many pixels out of gamut
+    seen = {}
+    original = colorizer._run
+
+    def spy(inputs, return_maps):
+        out = dict(original(inputs, return_maps=return_maps))
+        if yellow:
+            out["ab"] = tf.constant(_yellow_ab(out["ab"].shape[1]))
+        else:  # The untrained model's colours are faint: stretch them.
+            out["ab"] = out["ab"] * (1.2 / tf.reduce_max(tf.abs(out["ab"])))
+        seen["out"] = out
+        return out
+
+    monkeypatch.setattr(colorizer, "_run", spy)
+    refined = []
+    refine = full_resolution._REFINE
+
+    def refine_spy(lightness, *args):
+        refined.append(int(lightness.shape[0]))
+        return refine(lightness, *args)
+
+    monkeypatch.setattr(full_resolution, "_REFINE", refine_spy)
+    rgb, _, _ = colorizer.colorize_float(gray, reference=reference)
+    ab = color.net_to_ab(seen["out"]["ab"])  # [1, S, S, 2]
+    ab_full = tf.image.resize(ab, [121, 57], method="bilinear")[0]
+    lightness = color.rgb_to_lightness(
+        np.repeat(gray[..., None], 3, -1).astype(np.float32) / 255.0
+    )
+    lab = tf.concat([lightness, ab_full], -1)
+    outside = gamut.outside_gamut(lab).numpy()
+    assert 0.05 < outside.mean() < 0.95  # both paths are exercised
+    expected = color.lab_to_rgb(color.fit_to_gamut(lab)).numpy()
+    np.testing.assert_allclose(rgb, expected, atol=2e-4)
+    as_uint8 = colorizer.colorize(gray, reference=reference)
+    assert np.abs(as_uint8.astype(int) - np.round(expected * 255)).max() <= 1
+    if yellow:  # colours the table cannot settle were bisected
+        assert refined
+
+
+# -------------------------------------------------------------- references
+
+
+def _old_prepared(colorizer, path):
+    """Today's reference path before this change: full decode, then area."""
+    rgb, _ = imageio.to_float_rgb(imageio.load_image(path))
+    size = [colorizer.image_size] * 2
+    small = tf.image.resize(tf.constant(rgb)[None], size, method="area")[0]
+    lab = color.rgb_to_lab(tf.clip_by_value(small, 0.0, 1.0))
+    hist = color.reference_histogram(lab[..., 1:], floor=colorizer.hist_floor)
+    return colorizer_lib.PreparedReferences(lab[None], hist[None])
+
+
+def test_large_jpeg_reference_decodes_small_with_the_same_output(
+    tmp_path, colorizer, monkeypatch
+):
+    photo = np.asarray(Image.fromarray(data.astronaut()).resize((1600, 1200)))
+    path = tmp_path / "reference.jpg"
+    Image.fromarray(photo).save(path, quality=90)
+    from PIL import JpegImagePlugin
+
+    drafts = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        result = original(self, mode, size)
+        drafts.append(self.size)
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    gray = _gray(60, 64, seed=5)
+    new = colorizer.colorize(gray, reference=path)
+    # 8 x S (the test model: 32 px) = 256: decoded at 1/4, 400 x 300.
+    assert drafts == [(400, 300)]
+    old = colorizer.colorize(gray, references=_old_prepared(colorizer, path))
+    assert np.abs(new.astype(int) - old.astype(int)).max() <= 1
+    prepared = colorizer.prepare_references([path])
+    np.testing.assert_allclose(
+        prepared.lab.numpy(), _old_prepared(colorizer, path).lab.numpy(), atol=1.0
+    )
+
+
+def test_area_to_model_size_in_bands_equals_one_resize(colorizer, monkeypatch):
+    rgb = synthetic_photo(301, 203, 4)
+    whole = tf.image.resize(rgb[None].astype(np.float32) / 255, [32, 32], "area")
+    monkeypatch.setattr(full_resolution, "BAND_PIXELS", 203 * 17)
+    calls = []
+    resize = tf.image.resize
+    monkeypatch.setattr(
+        tf.image, "resize", lambda *a, **k: calls.append(1) or resize(*a, **k)
+    )
+    banded = colorizer._area_to_model_size(rgb)
+    assert len(calls) == 19  # 18 bands across the width, then down the height
+    np.testing.assert_allclose(banded.numpy(), whole.numpy()[0], atol=1e-5)

@@ -73,7 +73,7 @@ def end_to_end_worker(params: dict) -> dict:
     from attention_colorization.colorizer import Colorizer
 
     height, width = params["height"], params["width"]
-    colorizer = Colorizer.load(params["weights"])
+    colorizer = Colorizer.load(params["weights"], precision=params["precision"])
     reference = synthetic_photo(params["reference_size"], params["reference_size"], 1)
     network = []
     run = colorizer._run
@@ -92,11 +92,12 @@ def end_to_end_worker(params: dict) -> dict:
     reset = reset_peak_rss()
     baseline = current_rss_bytes()
     before = peak_rss_bytes()
-    totals = []
+    totals, cpu = [], []
     for _ in range(params["repeats"]):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         out = colorizer.colorize(image, reference=reference)
         totals.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
         del out
     peak = peak_rss_bytes()
     total = statistics.median(totals)
@@ -107,6 +108,8 @@ def end_to_end_worker(params: dict) -> dict:
         "seconds": total,
         "network_seconds": net,
         "rest_seconds": max(total - net, 0.0),
+        "cpu_seconds": statistics.median(cpu),
+        "precision": colorizer.precision,
         "peak_rss_bytes": peak,
         "peak_increase_bytes": peak - before,
         "baseline_bytes": baseline,
@@ -116,11 +119,18 @@ def end_to_end_worker(params: dict) -> dict:
 
 
 def end_to_end(
-    weights, height: int, width: int, reference_size=512, repeats=3, timeout=1800.0
+    weights,
+    height: int,
+    width: int,
+    reference_size=512,
+    repeats=3,
+    timeout=1800.0,
+    precision: str = "auto",
 ) -> dict:
     """``Colorizer.colorize`` time (network vs rest) and peak RSS, in a fresh process."""
     params = {
         "weights": str(weights),
+        "precision": precision,
         "height": int(height),
         "width": int(width),
         "reference_size": int(reference_size),
@@ -152,7 +162,9 @@ def end_to_end_section(settings: Settings) -> SectionResult:
         "traces the network). One fresh process per size. *network* is the "
         "`Colorizer._run` call (the generator at its model size), *rest* everything "
         "else (decode, resizes, colour conversion, ab upsampling, gamut fitting, "
-        "uint8). *peak RSS* is the process's peak resident set (`VmHWM`, reset "
+        "uint8). *CPU s* is the process's CPU time of a call (all threads): "
+        "unlike wall time, it does not grow when other work shares the "
+        "cores. *peak RSS* is the process's peak resident set (`VmHWM`, reset "
         "before the timed calls) during the timed calls "
         "(TensorFlow and the model included; GB = 10⁹ bytes), *peak increase* that "
         "minus the RSS before them.",
@@ -181,6 +193,7 @@ def _end_to_end_model(result, settings, weights, title: str, suffix: str) -> Non
             settings.reference_size,
             settings.end_to_end_repeats,
             settings.worker_timeout,
+            settings.precision,
         )
         m["model"] = title
         by_size[(height, width)] = m
@@ -192,11 +205,12 @@ def _end_to_end_model(result, settings, weights, title: str, suffix: str) -> Non
                 m["network_seconds"],
                 m["rest_seconds"],
                 f"{100 * m['rest_seconds'] / m['seconds']:.0f} %",
+                m["cpu_seconds"],
                 m["peak_rss_bytes"] / 1e9,
                 m["peak_increase_bytes"] / MIB,
             ]
         )
-    result.lines += [f"### {title}", ""]
+    result.lines += [f"### {title}, {m['precision']}", ""]
     result.lines += markdown_table(
         [
             "input (W×H)",
@@ -204,6 +218,7 @@ def _end_to_end_model(result, settings, weights, title: str, suffix: str) -> Non
             "network s",
             "rest s",
             "rest share",
+            "CPU s",
             "peak RSS GB",
             "peak increase MiB",
         ],

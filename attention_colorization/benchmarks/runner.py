@@ -8,15 +8,17 @@ import traceback
 from collections.abc import Sequence
 
 from attention_colorization.benchmarks.attention_memory import attention_section
+from attention_colorization.benchmarks.command_line import cli_section
 from attention_colorization.benchmarks.end_to_end import end_to_end_section
 from attention_colorization.benchmarks.latency import latency_section
 from attention_colorization.benchmarks.machine import machine_info
+from attention_colorization.benchmarks.peers import peers_section
 from attention_colorization.benchmarks.pipeline import pipeline_section
 from attention_colorization.benchmarks.report import SectionResult, render_report
 from attention_colorization.benchmarks.settings import Settings
 from attention_colorization.benchmarks.tflite import tflite_section
 
-SECTIONS = ("latency", "attention", "end_to_end", "tflite", "pipeline")
+SECTIONS = ("latency", "attention", "end_to_end", "tflite", "pipeline", "cli", "peers")
 
 SECTION_FUNCTIONS = {
     "latency": latency_section,
@@ -24,6 +26,8 @@ SECTION_FUNCTIONS = {
     "end_to_end": end_to_end_section,
     "tflite": tflite_section,
     "pipeline": pipeline_section,
+    "cli": cli_section,
+    "peers": peers_section,
 }
 
 

@@ -57,6 +57,20 @@ class Settings:
         isolate: run the attention and training-step measurements in fresh
             processes (False: in this process; tests only, see :func:`run_worker`).
             The end-to-end measurement always runs in a fresh process.
+        precision: ``Colorizer.load``'s precision in the end-to-end and
+            command-line sections (``auto``, ``float32``, ``bfloat16``).
+        cli_reference_side: side of the square JPEG reference the ``cli``
+            section gives the command beside a small gray photo.
+        cli_photo_size: (height, width) of that gray photo.
+        cli_repeats: command runs per ``cli`` figure (median).
+        authors_repo: a checkout of the authors' PyTorch code
+            (github.com/wangyins/transformer-for-image-colorization) for the
+            ``peers`` section; None skips it.
+        torch_python: a Python with torch and numpy, for the same.
+        peers_rounds: alternating rounds of the ``peers`` section (each a
+            fresh process per implementation and precision).
+        peers_repeats / peers_warmup: timed / untimed forward passes a process.
+        peers_size: the input side of both networks there.
     """
 
     quick: bool = False
@@ -91,19 +105,31 @@ class Settings:
     isolate: bool = True
     policies: tuple = POLICIES
     worker_timeout: float = 1800.0
+    precision: str = "auto"
+    cli_reference_side: int = 7000
+    cli_photo_size: tuple = (480, 512)
+    cli_repeats: int = 3
+    authors_repo: str | None = None
+    torch_python: str | None = None
+    peers_rounds: int = 3
+    peers_repeats: int = 5
+    peers_warmup: int = 2
+    peers_size: int = 256
 
     @classmethod
-    def full(cls, weights=None) -> Settings:
+    def full(cls, weights=None, **options) -> Settings:
         return cls(
+            **options,
             weights=weights,
             paper_config=config_file("paper"),
             pipeline_config=config_file("small"),
         )
 
     @classmethod
-    def quick_mode(cls, weights=None) -> Settings:
+    def quick_mode(cls, weights=None, **options) -> Settings:
         """Fewer repeats, smaller sizes: under 5 minutes on a 2-core machine."""
         return cls(
+            **options,
             quick=True,
             weights=weights,
             paper_config=config_file("paper"),
@@ -126,6 +152,10 @@ class Settings:
             policy_timeout=300.0,
             policies=("float32", "mixed_bfloat16"),
             worker_timeout=600.0,
+            cli_repeats=1,
+            peers_rounds=1,
+            peers_repeats=2,
+            peers_warmup=1,
         )
 
 

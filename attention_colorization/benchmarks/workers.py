@@ -25,6 +25,7 @@ WORKERS = {
     "attention": "attention_colorization.benchmarks.attention_memory:attention_worker",
     "end_to_end": "attention_colorization.benchmarks.end_to_end:end_to_end_worker",
     "train_step": "attention_colorization.benchmarks.pipeline:train_step_worker",
+    "peers": "attention_colorization.benchmarks.peers:peers_worker",
 }
 
 

@@ -4,9 +4,9 @@ r"""The ``attention-colorize-export`` command: ``saved_model`` or ``tflite``.
         [--weights=MODEL] [--version=N] [--overwrite] [--model_name=colorizer]
     attention-colorize-export tflite --saved_model=/models/colorizer/1 \
         --output=colorizer.tflite [--quantize=none|float16|dynamic|int8] \
-        [--image_size=S]
+        [--interface=lab|uint8] [--image_size=S]
     attention-colorize-export tflite --weights=WORKDIR --output=m.tflite \
-        --quantize=int8
+        --quantize=int8 [--calibration_dir=workdirs/corpus/validation]
     attention-colorize-export SUBCOMMAND --help
 
 The first argument picks the subcommand; the rest are its absl flags (each
@@ -36,6 +36,7 @@ from attention_colorization.weights_path import (
 
 PROGRAM = "attention-colorize-export"
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")  # = tflite.QUANTIZE_MODES
+INTERFACES = ("lab", "uint8")  # = tflite.INTERFACES
 
 SAVED_MODEL_DOC = rf"""Exports the colouriser as a versioned TF Serving SavedModel.
 
@@ -57,16 +58,21 @@ TFLITE_DOC = rf"""Converts the colouriser to a fixed-size TFLite (LiteRT) model,
 
     {PROGRAM} tflite --saved_model=/models/colorizer/1 \
         --output=colorizer.tflite [--quantize=none|float16|dynamic|int8] \
-        [--image_size=S]
-    {PROGRAM} tflite --weights=WORKDIR \
-        --output=colorizer_int8.tflite --quantize=int8
+        [--interface=lab|uint8] [--image_size=S]
+    {PROGRAM} tflite --weights=WORKDIR --output=colorizer_int8.tflite \
+        --quantize=int8 [--calibration_dir=workdirs/corpus/validation]
 
-Signature serving_default: gray uint8 [1, S, S, 1], reference uint8
-[1, S, S, 3] -> ab float32 [1, S, S, 2] (Lab units). Give --saved_model (a
-version folder written by the saved_model subcommand) or --weights (a
-workdir, a *.weights.h5 file or a SavedModel version folder; default: the
-bundled demo model). --image_size must be a multiple of the network's size S
-(default S). int8 calibration needs scikit-image (in the [export] extra).
+Signature serving_default, --interface=lab (default): l [1, S, S, 1], ref_lab
+[1, S, S, 3], ref_hist [1, 313] float32, computed by the app (see
+attention_colorization/export/mobile_reference.py) -> ab float32
+[1, S, S, 2] (Lab units); every op runs in LiteRT's XNNPACK delegate.
+--interface=uint8: gray uint8 [1, S, S, 1], reference uint8 [1, S, S, 3] ->
+ab, the colour conversion in the graph. Give --saved_model (a version folder
+written by the saved_model subcommand) or --weights (a workdir, a
+*.weights.h5 file or a SavedModel version folder; default: the bundled demo
+model). --image_size must be a multiple of the network's size S (default S).
+int8 calibrates on the photos of --calibration_dir (at most 16, e.g. the
+corpus's validation photos), else on scikit-image's (in the [export] extra).
 """
 
 USAGE = f"""usage: {PROGRAM} SUBCOMMAND [--flags]
@@ -127,17 +133,26 @@ def export_tflite(
     weights: str | None = None,
     quantize: str = "none",
     image_size: int | None = None,
+    interface: str = "lab",
+    calibration_dir: str | None = None,
 ) -> int:
     """``tflite``: converts a SavedModel or a model to ``output``; returns the exit status."""
     start = time.time()
     if saved_model and weights:
         return _fail("give --saved_model or --weights, not both")
+    if calibration_dir and quantize != "int8":
+        return _fail("--calibration_dir is for --quantize=int8")
+    from attention_colorization.export import calibration as calibration_lib
+
     try:
         if saved_model:
             model = resolve_weights(saved_model, accept=(SAVED_MODEL,))
         else:
             model = resolve_weights(weights, accept=ALL_KINDS)
-    except ModelPathError as error:
+        photos = None
+        if quantize == "int8":  # Checked before TensorFlow loads the model.
+            photos = calibration_lib.calibration_photos(calibration_dir)
+    except (ModelPathError, calibration_lib.CalibrationError) as error:
         return _fail(error)
     _quiet_tensorflow()
     from attention_colorization.export import tflite as tflite_lib
@@ -145,19 +160,22 @@ def export_tflite(
     try:
         if model.kind == SAVED_MODEL:
             concrete, owner, size = tflite_lib.mobile_function_from_saved_model(
-                model.path, image_size
+                model.path, image_size, interface
             )
         else:
             concrete, owner, size = tflite_lib.mobile_function_from_weights(
-                model, image_size
+                model, image_size, interface
             )
-        flatbuffer = tflite_lib.convert(concrete, owner, quantize)
+        calibration = None
+        if photos:
+            calibration = calibration_lib.representative_pairs(size, photos, interface)
+        flatbuffer = tflite_lib.convert(concrete, owner, quantize, calibration)
         tflite_lib.write_atomic(flatbuffer, pathlib.Path(output))
     except (tflite_lib.TFLiteExportError, FileNotFoundError, ValueError) as error:
         return _fail(error)
     print(
         f"wrote {output} ({len(flatbuffer) / 1e6:.2f} MB, {quantize}, "
-        f"{size}x{size}) in {time.time() - start:.0f} s"
+        f"{interface}, {size}x{size}) in {time.time() - start:.0f} s"
     )
     return 0
 
@@ -242,6 +260,20 @@ def _tflite_flags(module_name: str) -> Callable[[list[str]], int]:
         "Input size, a multiple of the network's size (default: it).",
         module_name=module_name,
     )
+    interface = flags.DEFINE_enum(
+        "interface",
+        "lab",
+        list(INTERFACES),
+        "lab: the app gives L, the reference's Lab and histogram (XNNPACK runs "
+        "the whole graph); uint8: gray and reference images.",
+        module_name=module_name,
+    )
+    calibration_dir = flags.DEFINE_string(
+        "calibration_dir",
+        None,
+        "int8: calibrate on these photos (default: scikit-image's).",
+        module_name=module_name,
+    )
     flags.mark_flag_as_required("output")
 
     def main(argv: list[str]) -> int:
@@ -252,6 +284,8 @@ def _tflite_flags(module_name: str) -> Callable[[list[str]], int]:
             weights.value,
             quantize.value,
             image_size.value,
+            interface.value,
+            calibration_dir.value,
         )
 
     return main

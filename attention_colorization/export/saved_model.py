@@ -17,10 +17,18 @@ The exported folder ``BASE/N`` holds:
   ``[B]`` (encoded JPEG/PNG/BMP/GIF; a colour "gray" image is reduced to its
   luminance) -> ``rgb_png_bytes`` string ``[B]`` (PNG), one element at a time
   (the images of a batch may have different sizes).
-* signature and function ``mobile_ab`` (for the TFLite exporter, which
-  converts it; clients need not use it): ``gray`` uint8 ``[1, S, S, 1]``,
-  ``reference`` uint8 ``[1, S, S, 3]`` -> ``ab`` float32 ``[1, S, S, 2]`` in
-  Lab units, before upsampling and gamut fitting.
+* signatures and functions ``mobile_lab`` and ``mobile_ab``, at the model's
+  size S (for the TFLite exporter, which converts one of them; clients need
+  not use them): ``mobile_lab`` takes what an app computes itself, ``l``
+  float32 ``[1, S, S, 1]`` (the target's L), ``ref_lab`` float32
+  ``[1, S, S, 3]`` (the reference's Lab) and ``ref_hist`` float32 ``[1, Q]``
+  (its ab histogram, without the floor: see
+  :mod:`attention_colorization.export.mobile_reference`); ``mobile_ab`` takes
+  ``gray`` uint8 ``[1, S, S, 1]`` and ``reference`` uint8 ``[1, S, S, 3]``
+  and does that colour work in the graph. Both give ``ab`` float32
+  ``[1, S, S, 2]`` in Lab units, before upsampling and gamut fitting, and
+  run the network as :mod:`attention_colorization.export.mobile_graph`
+  writes it (the ops of TFLite's XNNPACK delegate; the same result).
 * ``assets.extra/tf_serving_warmup_requests``: PredictionLog records replayed
   by TF Serving at load time (both signatures, 64 x 64 inputs).
 
@@ -51,6 +59,7 @@ from attention_colorization import color
 SERVING_SIGNATURE = "serving_default"
 BYTES_SIGNATURE = "colorize_bytes"
 MOBILE_FUNCTION = "mobile_ab"
+MOBILE_LAB_FUNCTION = "mobile_lab"
 WARMUP_FILE = "tf_serving_warmup_requests"
 DEFAULT_MODEL_NAME = "colorizer"
 WARMUP_SIZE = 64
@@ -73,7 +82,7 @@ class ColorizerModule:
     ``keras.export.ExportArchive`` (see :func:`save_module` for why not
     ``tf.saved_model.save`` of a ``tf.Module``). For in-process use the same
     functions are also attributes, as ``tf.function`` s with those signatures:
-    ``serving_default``, ``colorize_bytes`` and ``mobile_ab``.
+    ``serving_default``, ``colorize_bytes``, ``mobile_ab`` and ``mobile_lab``.
 
     Args:
         generator: a built :class:`attention_colorization.model.Generator`.
@@ -84,6 +93,7 @@ class ColorizerModule:
         self.generator = generator
         self.image_size = int(config.data.image_size)
         self.hist_floor = float(config.data.hist_floor)
+        self.num_bins = int(config.model.num_bins)
         for name, (fn, signature) in self.endpoints().items():
             setattr(self, name, tf.function(fn, input_signature=signature))
 
@@ -103,6 +113,11 @@ class ColorizerModule:
                 tf.TensorSpec([1, s, s, 1], tf.uint8, name="gray"),
                 tf.TensorSpec([1, s, s, 3], tf.uint8, name="reference"),
             ],
+            MOBILE_LAB_FUNCTION: [
+                tf.TensorSpec([1, s, s, 1], tf.float32, name="l"),
+                tf.TensorSpec([1, s, s, 3], tf.float32, name="ref_lab"),
+                tf.TensorSpec([1, self.num_bins], tf.float32, name="ref_hist"),
+            ],
         }
 
     def endpoints(self) -> dict:
@@ -111,6 +126,7 @@ class ColorizerModule:
             SERVING_SIGNATURE: self._serve_arrays,
             BYTES_SIGNATURE: self._serve_bytes,
             MOBILE_FUNCTION: self._mobile_ab,
+            MOBILE_LAB_FUNCTION: self._mobile_lab,
         }
         signatures = self.input_signatures()
         return {name: (fn, signatures[name]) for name, fn in functions.items()}
@@ -122,7 +138,7 @@ class ColorizerModule:
         Args:
             l_small: L ``[B, S, S, 1]`` in [0, 100].
             ref_lab: reference Lab ``[B, S, S, 3]``.
-            attention_loop: see ``Generator.call`` (the mobile graph unrolls).
+            attention_loop: see ``Generator.call``.
 
         Returns:
             ab ``[B, S, S, 2]`` in Lab units.
@@ -182,10 +198,34 @@ class ColorizerModule:
         return {"rgb_png_bytes": png}
 
     def _mobile_ab(self, gray, reference):
-        lightness = color.rgb_to_lightness(uint8_to_float_rgb(gray))  # [1, S, S, 1]
-        ref_lab = color.rgb_to_lab(uint8_to_float_rgb(reference))  # [1, S, S, 3]
-        # TFLite's int8 calibration crashes on a WHILE op: no loop on mobile.
-        return {"ab": self._generator_ab(lightness, ref_lab, attention_loop=False)}
+        from attention_colorization.export import mobile_graph
+
+        # In a mobile_ scope: the int8 export keeps the colour work in float.
+        with tf.name_scope(mobile_graph.COLOR_SCOPE):
+            lightness = color.rgb_to_lightness(uint8_to_float_rgb(gray))  # [1, S, S, 1]
+            ref_lab = color.rgb_to_lab(uint8_to_float_rgb(reference))  # [1, S, S, 3]
+            ref_hist = color.reference_histogram(ref_lab[..., 1:])  # [1, Q], no floor
+        return self._mobile_lab(lightness, ref_lab, ref_hist)
+
+    def _mobile_lab(self, l, ref_lab, ref_hist):  # noqa: E741 (the signature's name)
+        """The network at S with XNNPACK ops (no loop, no TOPK_V2; see mobile_graph).
+
+        Args:
+            l: the target's L ``[1, S, S, 1]`` in [0, 100].
+            ref_lab: the reference's Lab ``[1, S, S, 3]``.
+            ref_hist: its ab histogram ``[1, Q]`` (summing to 1); the floor
+                (``data.hist_floor``) is added here, as the pipeline adds it.
+
+        Returns:
+            ``{"ab": [1, S, S, 2]}`` in Lab units.
+        """
+        from attention_colorization.export import mobile_graph
+
+        ab = mobile_graph.forward(
+            self.generator, l, ref_lab, ref_hist, hist_floor=self.hist_floor
+        )
+        with tf.name_scope(mobile_graph.OUTPUT_SCOPE):
+            return {"ab": color.net_to_ab(ab)}
 
 
 # ------------------------------------------------------------------ warmup

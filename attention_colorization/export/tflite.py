@@ -5,14 +5,26 @@ The library of ``attention-colorize-export tflite`` (see
 
     fn, owner, size = mobile_function_from_saved_model("/models/colorizer/1")
     tflite_bytes = convert(fn, owner, quantize="float16")
-    ab = run(tflite_bytes, gray, reference)  # [1, S, S, 2]
+    ab = run(tflite_bytes, l=l, ref_lab=ref_lab, ref_hist=ref_hist)  # [1, S, S, 2]
 
-The model has one signature, ``serving_default``: ``gray`` uint8
-``[1, S, S, 1]`` and ``reference`` uint8 ``[1, S, S, 3]`` in,
-``ab`` float32 ``[1, S, S, 2]`` (Lab units) out. The colour conversion
-(sRGB -> Lab, the reference's ab histogram) runs inside the model; the app
-joins the predicted ab to its own full-resolution L (upsampling ab
-bilinearly) and converts Lab -> RGB, as ``Colorizer`` does.
+The model has one signature, ``serving_default``, with one of two input
+interfaces (``--interface``):
+
+* ``lab`` (default): what the app computes itself, float32: ``l``
+  ``[1, S, S, 1]`` (the target's L), ``ref_lab`` ``[1, S, S, 3]`` (the
+  reference's CIE Lab) and ``ref_hist`` ``[1, Q]`` (its ab histogram, Q = 313).
+  :mod:`attention_colorization.export.mobile_reference` is that app-side code
+  in numpy, to port. The graph then holds only ops that LiteRT's XNNPACK
+  delegate runs (:data:`mobile_graph.NON_XNNPACK_OPS` are absent; see
+  :func:`xnnpack_report`), so the whole network is one delegated partition.
+* ``uint8``: ``gray`` uint8 ``[1, S, S, 1]`` and ``reference`` uint8
+  ``[1, S, S, 3]``, the colour conversion and histogram in the graph (their
+  ``POW``, ``UNSORTED_SEGMENT_SUM``, ``TOPK_V2``, ``SELECT`` ... run outside
+  XNNPACK).
+
+Both give ``ab`` float32 ``[1, S, S, 2]`` (Lab units); the app upsamples it
+bilinearly to its full-resolution L, joins them and converts Lab -> RGB, as
+``Colorizer`` does.
 
 Only TFLite builtin ops are allowed (``TFLITE_BUILTINS``, plus
 ``TFLITE_BUILTINS_INT8`` for int8): the conversion fails loudly if an op would
@@ -24,14 +36,18 @@ Quantisation (``--quantize``), with the TF converter's post-training options:
 * ``float16``: float16 weights, float32 compute (weights dequantised at load).
 * ``dynamic``: int8 weights, activations quantised on the fly (dynamic range).
 * ``int8``: int8 weights and activations, calibrated on real photos
-  (:func:`representative_pairs`), with float fallback for the ops listed in
-  :data:`INT8_FLOAT_OPS`; the input/output interface stays uint8/float32.
+  (:mod:`attention_colorization.export.calibration`: a folder's, e.g. the
+  corpus's validation photos, else scikit-image's): the convolutions of F
+  and the decoder run in int8; the ops of :data:`INT8_FLOAT_OPS` and the
+  parts of :data:`INT8_FLOAT_SCOPES` (the colour inputs and output, the
+  matching backbone, the attention, the DCM's posterior, the gate) stay in
+  float. The inputs and output stay float32 (uint8 inputs for
+  ``--interface=uint8``).
 """
 
 from __future__ import annotations
 
 import os
-import pathlib
 import tempfile
 from collections.abc import Callable, Iterator
 
@@ -41,18 +57,11 @@ import tensorflow as tf
 from attention_colorization.atomic import atomic_write_bytes
 
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
+INTERFACES = ("lab", "uint8")
 SIGNATURE = "serving_default"
-# Photos shipped with scikit-image, used to calibrate int8 activations.
-CALIBRATION_PHOTOS = (
-    "astronaut.png",
-    "chelsea.png",
-    "coffee.png",
-    "rocket.jpg",
-    "motorcycle_left.png",
-    "hubble_deep_field.jpg",
-    "retina.jpg",
-    "ihc.png",
-)
+# The SavedModel function each interface converts, and its inputs.
+MOBILE_FUNCTIONS = {"lab": "mobile_lab", "uint8": "mobile_ab"}
+INPUT_NAMES = {"lab": ("l", "ref_lab", "ref_hist"), "uint8": ("gray", "reference")}
 
 
 class TFLiteExportError(RuntimeError):
@@ -62,12 +71,26 @@ class TFLiteExportError(RuntimeError):
 # ------------------------------------------------------------ mobile function
 
 
-def _wrap_size(fn: Callable, model_size: int, image_size: int | None):
+def _input_specs(interface: str, size: int, num_bins: int) -> list[tf.TensorSpec]:
+    """The mobile function's inputs at ``size`` (see the module docstring)."""
+    if interface == "uint8":
+        return [
+            tf.TensorSpec([1, size, size, 1], tf.uint8, name="gray"),
+            tf.TensorSpec([1, size, size, 3], tf.uint8, name="reference"),
+        ]
+    return [
+        tf.TensorSpec([1, size, size, 1], tf.float32, name="l"),
+        tf.TensorSpec([1, size, size, 3], tf.float32, name="ref_lab"),
+        tf.TensorSpec([1, num_bins], tf.float32, name="ref_hist"),
+    ]
+
+
+def _wrap_size(fn: Callable, interface: str, model_size: int, image_size, num_bins):
     """``fn`` at ``[1, S, S, C]`` -> a tf.function at ``[1, image_size, image_size, C]``.
 
     A size that is a multiple ``k * S`` is average-pooled by ``k`` in the graph
     (the same as an area resize, and a builtin op), and the ab is upsampled
-    bilinearly back to ``image_size``.
+    bilinearly back to ``image_size``; the histogram does not depend on it.
     """
     image_size = model_size if image_size is None else int(image_size)
     if image_size < 1 or image_size % model_size:
@@ -81,25 +104,39 @@ def _wrap_size(fn: Callable, model_size: int, image_size: int | None):
         if factor == 1:
             return x
         pooled = tf.nn.avg_pool2d(tf.cast(x, tf.float32), factor, factor, "VALID")
-        return tf.cast(tf.round(pooled), tf.uint8)
+        return tf.cast(tf.round(pooled), tf.uint8) if x.dtype == tf.uint8 else pooled
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([1, image_size, image_size, 1], tf.uint8, name="gray"),
-            tf.TensorSpec([1, image_size, image_size, 3], tf.uint8, name="reference"),
-        ]
-    )
-    def mobile(gray, reference):
-        ab = fn(gray=pool(gray), reference=pool(reference))["ab"]  # [1, S, S, 2]
-        if factor > 1:
-            ab = tf.image.resize(ab, [image_size, image_size], method="bilinear")
+    def upsample(out):
+        if factor == 1:
+            return out
+        ab = tf.image.resize(out["ab"], [image_size, image_size], method="bilinear")
         return {"ab": ab}
+
+    specs = _input_specs(interface, image_size, num_bins)
+    if interface == "uint8":
+
+        @tf.function(input_signature=specs)
+        def mobile(gray, reference):
+            return upsample(fn(gray=pool(gray), reference=pool(reference)))
+
+    else:
+
+        @tf.function(input_signature=specs)
+        def mobile(l, ref_lab, ref_hist):  # noqa: E741 (the signature's name)
+            return upsample(fn(l=pool(l), ref_lab=pool(ref_lab), ref_hist=ref_hist))
 
     return mobile
 
 
+def _check_interface(interface: str) -> None:
+    if interface not in INTERFACES:
+        raise TFLiteExportError(
+            f"--interface must be one of {', '.join(INTERFACES)}, got {interface!r}"
+        )
+
+
 def mobile_function_from_saved_model(
-    saved_model_dir: os.PathLike, image_size: int | None = None
+    saved_model_dir: os.PathLike, image_size: int | None = None, interface="lab"
 ):
     """The fixed-size mobile function of an exported SavedModel version folder.
 
@@ -108,34 +145,45 @@ def mobile_function_from_saved_model(
             saved_model``.
         image_size: the mobile model's input size, a multiple of the network's
             S (default S).
+        interface: one of :data:`INTERFACES`.
 
     Returns:
         (concrete function, trackable object to keep alive, image size).
 
     Raises:
         attention_colorization.weights_path.ModelPathError: not a SavedModel.
-        TFLiteExportError: a SavedModel without ``mobile_ab``, or a bad size.
+        TFLiteExportError: a SavedModel without the interface's function, or
+            a bad size or interface.
     """
     from attention_colorization.weights_path import SAVED_MODEL, resolve_weights
 
+    _check_interface(interface)
     path = resolve_weights(saved_model_dir, accept=(SAVED_MODEL,)).path
     loaded = tf.saved_model.load(str(path))
-    if not hasattr(loaded, "mobile_ab"):
-        raise TFLiteExportError(f"{path}: has no mobile_ab function (re-export it)")
-    model_size = int(loaded.mobile_ab.input_signature[0].shape[1])
-    mobile = _wrap_size(loaded.mobile_ab, model_size, image_size)
+    name = MOBILE_FUNCTIONS[interface]
+    if not hasattr(loaded, name):
+        raise TFLiteExportError(
+            f"{path}: has no {name} function (--interface={interface}; re-export it)"
+        )
+    fn = getattr(loaded, name)
+    signature = fn.input_signature
+    model_size = int(signature[0].shape[1])
+    num_bins = int(signature[2].shape[1]) if interface == "lab" else 0
+    mobile = _wrap_size(fn, interface, model_size, image_size, num_bins)
     concrete = mobile.get_concrete_function()
     return concrete, loaded, int(concrete.inputs[0].shape[1])
 
 
-def mobile_function_from_weights(weights=None, image_size: int | None = None):
+def mobile_function_from_weights(
+    weights=None, image_size: int | None = None, interface="lab"
+):
     """Like :func:`mobile_function_from_saved_model`, from any model.
 
     Args:
         weights: None (the bundled demo model), a workdir, a ``*.weights.h5``
             file or a SavedModel version folder (see
             :func:`attention_colorization.weights_path.resolve_weights`).
-        image_size: see :func:`mobile_function_from_saved_model`.
+        image_size, interface: see :func:`mobile_function_from_saved_model`.
     """
     from attention_colorization.export import saved_model as saved_model_lib
     from attention_colorization.weights_path import (
@@ -146,72 +194,39 @@ def mobile_function_from_weights(weights=None, image_size: int | None = None):
 
     model = resolve_weights(weights, accept=ALL_KINDS)
     if model.kind == SAVED_MODEL:
-        return mobile_function_from_saved_model(model.path, image_size)
-    return mobile_function_from_module(saved_model_lib.load_module(model), image_size)
+        return mobile_function_from_saved_model(model.path, image_size, interface)
+    module = saved_model_lib.load_module(model)
+    return mobile_function_from_module(module, image_size, interface)
 
 
-def mobile_function_from_module(module, image_size: int | None = None):
+def mobile_function_from_module(module, image_size: int | None = None, interface="lab"):
     """Like :func:`mobile_function_from_saved_model`, from a ``ColorizerModule``.
 
-    The module goes through a temporary SavedModel: the converter's calibration
-    (int8) cannot read the Keras variables of an in-memory module (it fails on
-    READ_VARIABLE), while a saved and reloaded one has them frozen.
+    The module's mobile function goes through a temporary SavedModel (that
+    function alone): the converter's calibration (int8) cannot read the Keras
+    variables of an in-memory module (it fails on READ_VARIABLE), while a
+    saved and reloaded one has them frozen.
     """
-    from attention_colorization.export import saved_model as saved_model_lib
+    import keras
 
+    _check_interface(interface)
+    name = MOBILE_FUNCTIONS[interface]
+    fn, signature = module.endpoints()[name]
+    archive = keras.export.ExportArchive()
+    archive.add_endpoint(name, fn, input_signature=signature)
     with tempfile.TemporaryDirectory(prefix="colorizer-tflite-") as tmp:
-        saved_model_lib.save_module(module, tmp)
-        return mobile_function_from_saved_model(tmp, image_size)
+        archive.write_out(tmp, verbose=False)
+        return mobile_function_from_saved_model(tmp, image_size, interface)
 
 
-# ---------------------------------------------------------------- calibration
-
-
-def calibration_photos() -> list[pathlib.Path]:
-    """Real photos shipped by scikit-image (its data folder), for int8 calibration."""
-    try:
-        import skimage.data
-    except ImportError as error:
-        raise TFLiteExportError(
-            "int8 calibration needs scikit-image's bundled photos (pip install scikit-image)"
-        ) from error
-    folder = pathlib.Path(skimage.data.__file__).parent
-    photos = [folder / name for name in CALIBRATION_PHOTOS if (folder / name).is_file()]
-    if len(photos) < 2:
-        raise TFLiteExportError(f"too few calibration photos in {folder}")
-    return photos
-
-
-def _square_rgb(path: pathlib.Path, size: int) -> np.ndarray:
-    """A photo's centre square resized to ``size`` -> uint8 ``[size, size, 3]``."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        w, h = image.size
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        image = image.crop((left, top, left + side, top + side))
-        return np.asarray(image.resize((size, size), Image.BILINEAR), np.uint8)
-
-
-def representative_pairs(size: int, photos=None) -> list[dict]:
-    """Calibration inputs: every photo as gray target with every other as reference.
-
-    Returns:
-        A list of ``{"gray": uint8 [1, S, S, 1], "reference": uint8 [1, S, S, 3]}``.
-    """
-    photos = list(photos or calibration_photos())
-    rgbs = [_square_rgb(p, size) for p in photos]
-    grays = [
-        np.round(rgb.astype(np.float32) @ [0.299, 0.587, 0.114]).astype(np.uint8)
-        for rgb in rgbs
-    ]
-    pairs = []
-    for i, gray in enumerate(grays):
-        for j in (i, (i + 1) % len(rgbs)):  # Related (itself) and unrelated.
-            pairs.append({"gray": gray[None, ..., None], "reference": rgbs[j][None]})
-    return pairs
+def interface_of(concrete) -> str:
+    """The interface (``lab`` or ``uint8``) of a mobile concrete function."""
+    specs = tf.nest.flatten(concrete.structured_input_signature)
+    names = {spec.name for spec in specs}
+    for interface, inputs in INPUT_NAMES.items():
+        if names == set(inputs):
+            return interface
+    raise TFLiteExportError(f"not a mobile function: inputs {sorted(names)}")
 
 
 # ---------------------------------------------------------------- conversion
@@ -223,14 +238,17 @@ def convert(
     """Converts the mobile function to a TFLite flatbuffer.
 
     Args:
-        concrete: the mobile concrete function (``gray``, ``reference`` -> ``ab``).
+        concrete: the mobile concrete function (see :data:`INPUT_NAMES`).
         trackable: the object owning its variables.
         quantize: one of :data:`QUANTIZE_MODES`.
-        calibration: int8 only: inputs (see :func:`representative_pairs`);
-            default: the scikit-image photos at the model's size.
+        calibration: int8 only: a list of the signature's inputs (see
+            :func:`attention_colorization.export.calibration.representative_pairs`);
+            default: those of scikit-image's photos at the model's size.
 
     Raises:
         TFLiteExportError: an unknown mode, or a conversion that needs non-builtin ops.
+        attention_colorization.export.calibration.CalibrationError: int8
+            without ``calibration`` or scikit-image.
     """
     if quantize not in QUANTIZE_MODES:
         raise TFLiteExportError(
@@ -242,11 +260,15 @@ def convert(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8" and not calibration:
+        from attention_colorization.export import calibration as calibration_lib
+
+        size = int(concrete.inputs[0].shape[1])
+        interface = interface_of(concrete)
+        calibration = calibration_lib.representative_pairs(size, None, interface)
     try:
         if quantize == "int8":
-            size = int(concrete.inputs[0].shape[1])
-            samples = calibration or representative_pairs(size)
-            model = _convert_int8(converter, samples)
+            model = quantize_int8(calibrate(converter, calibration))
         else:
             model = converter.convert()
     except Exception as error:  # The converter raises ConverterError and others.
@@ -259,42 +281,70 @@ def convert(
     return model
 
 
-# Ops kept in float in the int8 model. Their int8 kernels reject this graph:
-# DIV needs a divisor whose quantised value is never the zero point (the L2
-# normalisations and histogram normalisations divide by values near 0);
-# MAXIMUM needs both operands at one scale (max(x, epsilon)); SOFTMAX (the
+# Ops kept in float in the int8 model. Their int8 kernels reject this graph or
+# lose too much: DIV needs a divisor whose quantised value is never the zero
+# point (the L2 normalisations divide by values near 0); MAXIMUM needs both
+# operands at one scale (max(x, epsilon)); SOFTMAX (the attention, the
 # database posterior and the gate) needs an output scale of 1/256. The
-# attention's BATCH_MATMUL (two activations, no weights) stays in float for
-# speed: its int8 kernel made the demo model 3.4x slower than float32 (163 vs
-# 49 ms), in float it is 43 ms, at the same mean |delta ab| (2.88).
+# attention's BATCH_MATMUL (two activations, no weights) is faster in float
+# (its int8 kernel made the first demo model 3.4x slower than float32).
 INT8_FLOAT_OPS = ("DIV", "MAXIMUM", "SOFTMAX", "BATCH_MATMUL")
+# Parts of the graph kept in float, by name scope: the parts mobile_graph scopes
+# (all but F and the decoder): the matching backbone (its features make the
+# attention's cosines; in int8 they moved the attention of unrelated pairs
+# enough for a worst photo at 2.8 Lab units instead of 0.9), the SCM's
+# embedding and attention (cosines divided by tau = 0.01: an error of 0.01 in
+# a cosine moves a logit by 1), the DCM's posterior (an int8 histogram rounds
+# small bins to 0, whose log then rules the posterior), the gate, and the
+# inputs and output in Lab units (an int8 step of ab is 0.9).
+INT8_FLOAT_SCOPES = ("mobile_",)
 
 
-def _convert_int8(converter, samples: list) -> bytes:
-    """Post-training int8 with float fallback for :data:`INT8_FLOAT_OPS`.
+def calibrate(converter, samples: list) -> bytes:
+    """The float model with every tensor's range recorded on ``samples``.
 
-    The converter calibrates (runs the float model on ``samples`` and records
-    every tensor's range); the MLIR quantiser then quantises every op with an
-    int8 kernel except the denylisted ones. This is what
+    The converter runs the float model on ``samples``; the result feeds
+    :func:`quantize_int8` (several quantisations of one calibration are cheap).
+    """
+
+    def dataset() -> Iterator[dict]:
+        for sample in samples:
+            yield dict(sample)
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = dataset
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+        tf.lite.OpsSet.TFLITE_BUILTINS,  # Float fallback.
+    ]
+    converter._experimental_calibrate_only = True  # noqa: SLF001 (see quantize_int8)
+    return converter.convert()
+
+
+def quantize_int8(
+    calibrated: bytes, float_ops=INT8_FLOAT_OPS, float_scopes=INT8_FLOAT_SCOPES
+) -> bytes:
+    """Post-training int8 of a calibrated model, with float fallback.
+
+    The MLIR quantiser quantises every op with an int8 kernel except the ops
+    of type ``float_ops`` and those whose output name contains one of
+    ``float_scopes``. This is what
     ``tf.lite.experimental.QuantizationDebugger(...).get_nondebug_quantized_model()``
     does, without building its instrumented debug model (which fails on this
     graph).
     """
     from tensorflow.lite.python import convert as tflite_convert
 
-    def dataset() -> Iterator[dict]:
-        for sample in samples:
-            yield dict(sample)
-
-    converter.representative_dataset = dataset
-    converter.target_spec.supported_ops = [
-        tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
-        tf.lite.OpsSet.TFLITE_BUILTINS,  # Float fallback.
+    nodes = [
+        op["output"]
+        for op in operators(calibrated)
+        if any(scope in op["output"] for scope in float_scopes)
     ]
-    converter._experimental_calibrate_only = True  # noqa: SLF001 (see docstring)
-    calibrated = converter.convert()
     return tflite_convert.mlir_quantize(
-        calibrated, fully_quantize=False, denylisted_ops=list(INT8_FLOAT_OPS)
+        calibrated,
+        fully_quantize=False,
+        denylisted_ops=list(float_ops),
+        denylisted_nodes=nodes,
     )
 
 
@@ -307,6 +357,27 @@ def _first_error(error: Exception) -> str:
     return lines[0][:300] if lines else repr(error)
 
 
+def _code_names(root) -> list[str]:
+    """The name of each operator code of a flatbuffer's ``Model`` (builtins in CAPS)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    builtins = {
+        value: name
+        for name, value in vars(schema.BuiltinOperator).items()
+        if not name.startswith("_")
+    }
+    names = []
+    for i in range(root.OperatorCodesLength()):
+        code = root.OperatorCodes(i)
+        custom = code.CustomCode()
+        if custom:
+            names.append(custom.decode() if isinstance(custom, bytes) else str(custom))
+        else:
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            names.append(builtins.get(builtin, f"UNKNOWN_{builtin}"))
+    return names
+
+
 def list_ops(model: bytes) -> list[str]:
     """Names of the operator codes of a TFLite flatbuffer (builtins in CAPS).
 
@@ -314,22 +385,34 @@ def list_ops(model: bytes) -> list[str]:
     """
     from ai_edge_litert import schema_py_generated as schema
 
-    names = {
-        value: name
-        for name, value in vars(schema.BuiltinOperator).items()
-        if not name.startswith("_")
-    }
+    return _code_names(schema.Model.GetRootAs(model, 0))
+
+
+def operators(model: bytes) -> list[dict]:
+    """Every operator of the main subgraph, in order.
+
+    Returns:
+        ``[{"op": its op name (see :func:`list_ops`), "output": its first
+        output tensor's name, "type": that tensor's type (``FLOAT32``,
+        ``INT8`` ...)}]``.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
     root = schema.Model.GetRootAs(model, 0)
-    ops = []
-    for i in range(root.OperatorCodesLength()):
-        code = root.OperatorCodes(i)
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        custom = code.CustomCode()
-        if custom:
-            ops.append(custom.decode() if isinstance(custom, bytes) else str(custom))
-        else:
-            ops.append(names.get(builtin, f"UNKNOWN_{builtin}"))
-    return ops
+    codes = _code_names(root)
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    graph = root.Subgraphs(0)
+    out = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        row = {"op": codes[op.OpcodeIndex()], "output": "", "type": ""}
+        if op.OutputsLength():
+            tensor = graph.Tensors(op.Outputs(0))
+            name = tensor.Name()
+            row["output"] = name.decode() if isinstance(name, bytes) else str(name)
+            row["type"] = types.get(tensor.Type(), str(tensor.Type()))
+        out.append(row)
+    return out
 
 
 def write_atomic(data: bytes, path: os.PathLike) -> None:
@@ -341,7 +424,7 @@ def write_atomic(data: bytes, path: os.PathLike) -> None:
 
 
 def interpreter(model: bytes | os.PathLike, num_threads: int = 1):
-    """A LiteRT interpreter for a flatbuffer (bytes) or a ``.tflite`` path."""
+    """A LiteRT interpreter (XNNPACK applied) for a flatbuffer or a ``.tflite`` path."""
     from ai_edge_litert.interpreter import Interpreter
 
     if isinstance(model, bytes | bytearray):
@@ -349,9 +432,46 @@ def interpreter(model: bytes | os.PathLike, num_threads: int = 1):
     return Interpreter(model_path=str(model), num_threads=num_threads)
 
 
-def run(
-    model, gray: np.ndarray, reference: np.ndarray, num_threads: int = 1
-) -> np.ndarray:
-    """Runs ``serving_default``: uint8 ``[1, S, S, 1]``, ``[1, S, S, 3]`` -> ab ``[1, S, S, 2]``."""
+def run(model, num_threads: int = 1, **inputs) -> np.ndarray:
+    """Runs ``serving_default`` on the signature's inputs -> ab ``[1, S, S, 2]``."""
     runner = interpreter(model, num_threads).get_signature_runner(SIGNATURE)
-    return runner(gray=gray, reference=reference)["ab"]
+    return runner(**inputs)["ab"]
+
+
+def xnnpack_report(model: bytes | os.PathLike) -> dict:
+    """Which of a model's nodes LiteRT's XNNPACK delegate takes.
+
+    The interpreter applies XNNPACK when it allocates; each delegated
+    partition becomes one ``DELEGATE`` node whose inputs and outputs are the
+    partition's boundary tensors. The nodes between them (walking back from
+    the outputs to the inputs) are delegated; every other node runs on
+    LiteRT's own kernels, splitting the graph.
+
+    Returns:
+        ``{"nodes": number of nodes, "partitions": number of delegated
+        partitions, "undelegated": [op name of each node left out]}``.
+    """
+    runner = interpreter(model)
+    runner.allocate_tensors()
+    nodes = runner._get_ops_details()  # noqa: SLF001 (no public per-node API)
+    original = [n for n in nodes if n["op_name"] != "DELEGATE"]
+    producer = {int(t): n["index"] for n in original for t in n["outputs"]}
+    inputs = {n["index"]: [int(t) for t in n["inputs"] if t >= 0] for n in original}
+    covered = set()
+    delegates = [n for n in nodes if n["op_name"] == "DELEGATE"]
+    for node in delegates:
+        boundary = {int(t) for t in node["inputs"]}
+        stack = [int(t) for t in node["outputs"]]
+        seen = set()
+        while stack:
+            tensor = stack.pop()
+            if tensor in seen or tensor in boundary or tensor not in producer:
+                continue
+            seen.add(tensor)
+            covered.add(producer[tensor])
+            stack += inputs[producer[tensor]]
+    return {
+        "nodes": len(original),
+        "partitions": len(delegates),
+        "undelegated": [n["op_name"] for n in original if n["index"] not in covered],
+    }
