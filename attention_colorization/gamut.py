@@ -49,16 +49,19 @@ def fit_to_gamut(lab: tf.Tensor) -> tf.Tensor:
     the hue too, unlike clipping RGB.
 
     Args:
-        lab: float tensor ``[..., 3]`` in Lab units, L in [0, 100].
+        lab: float tensor ``[..., 3]`` in Lab units, L in [0, 100]; float64
+            is fitted in float32 and returned as float64.
 
     Returns:
         Lab ``[..., 3]`` whose sRGB lies in [0, 1] within
         :data:`GAMUT_REFINE_EXCESS`.
     """
     lab = tf.convert_to_tensor(lab)
-    lightness, a, b = tf.unstack(lab, axis=-1)
+    dtype = lab.dtype
+    lightness, a, b = tf.unstack(tf.cast(lab, tf.float32), axis=-1)
     scale = gamut_scale(lightness, a, b)
-    return tf.stack([lightness, a * scale, b * scale], axis=-1)
+    fitted = tf.stack([lightness, a * scale, b * scale], axis=-1)
+    return tf.cast(fitted, dtype)
 
 
 def gamut_scale(lightness: tf.Tensor, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:

@@ -347,8 +347,8 @@ def test_fused_work_equals_the_plain_pipeline(colorizer, monkeypatch, xla, yello
     seen = {}
     original = colorizer._run
 
-    def spy(inputs, return_maps):
-        out = dict(original(inputs, return_maps=return_maps))
+    def spy(inputs, return_maps, **kwargs):
+        out = dict(original(inputs, return_maps=return_maps, **kwargs))
         if yellow:
             out["ab"] = tf.constant(_yellow_ab(out["ab"].shape[1]))
         else:  # The untrained model's colours are faint: stretch them.
