@@ -6,8 +6,8 @@ bfloat16 where the hardware computes it natively: a GPU of compute capability
 8.0 or more (Ampere on) when TensorFlow sees a GPU, else an x86 CPU with
 ``avx512_bf16`` or ``amx_bf16`` among its ``/proc/cpuinfo`` flags; float32
 elsewhere. Where bfloat16 is emulated it is slower than float32 (the
-bundled model's ``colorize`` at 256 px: 1.2-1.4x on an AMD EPYC without
-those flags), so ``auto`` never picks it there. The choice is logged once per
+bundled model's network at 256 px: 1.5-2x the wall time on an AMD EPYC
+without those flags), so ``auto`` never picks it there. The choice is logged once per
 process (absl, INFO).
 
 bfloat16 means the generator is built under Keras's ``mixed_bfloat16`` policy:
@@ -24,7 +24,7 @@ flip best matches. Measured on 10 photos with the bundled model
 outputs, Lab units): all of it in bfloat16, mean 0.76 and max 32; only the
 matcher kept float32, max 23 (the generator still hands it L and the
 reference ab rounded to its compute dtype); only the generator's arithmetic,
-max 24; both, mean 0.03 and max 0.74.
+max 31; both, mean 0.03 and max 0.74.
 """
 
 from __future__ import annotations
