@@ -28,6 +28,21 @@ TARGET_TIME_RATIO = 4.0  # time(4096) <= 4 x time(512)
 TARGET_REST_SHARE = 0.5  # our reading of "the work beyond the network is a small share"
 
 
+def time_network(colorizer) -> list:
+    """Wraps ``colorizer``'s network call; returns the list its seconds go to."""
+    network = []
+    run = colorizer._run
+
+    def timed_run(*args, **kwargs):
+        start = time.perf_counter()
+        out = run(*args, **kwargs)
+        network.append(time.perf_counter() - start)
+        return out
+
+    colorizer._run = timed_run
+    return network
+
+
 def end_to_end_targets(by_size: dict) -> list[Target]:
     """Peak < 3 GB at 4096² and 2560×1600, time(4096²) <= 4 x time(512²), rest share.
 
@@ -75,16 +90,7 @@ def end_to_end_worker(params: dict) -> dict:
     height, width = params["height"], params["width"]
     colorizer = Colorizer.load(params["weights"], precision=params["precision"])
     reference = synthetic_photo(params["reference_size"], params["reference_size"], 1)
-    network = []
-    run = colorizer._run
-
-    def timed_run(*args, **kwargs):
-        start = time.perf_counter()
-        out = run(*args, **kwargs)
-        network.append(time.perf_counter() - start)
-        return out
-
-    colorizer._run = timed_run
+    network = time_network(colorizer)
     colorizer.colorize(synthetic_gray(64, 64, 2), reference=reference)  # trace, warm
     image = synthetic_gray(height, width, 0)
     gc.collect()

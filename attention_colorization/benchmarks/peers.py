@@ -96,6 +96,7 @@ def authors_forward(
 
 def peers_worker(params: dict) -> dict:
     """Worker ``peers``: ``Colorizer.colorize`` of our model at one precision."""
+    from attention_colorization.benchmarks.end_to_end import time_network
     from attention_colorization.benchmarks.synthetic import (
         synthetic_gray,
         synthetic_photo,
@@ -104,16 +105,7 @@ def peers_worker(params: dict) -> dict:
 
     size = params["size"]
     colorizer = Colorizer.load(params["weights"], precision=params["precision"])
-    network = []
-    run = colorizer._run
-
-    def timed_run(*args, **kwargs):
-        start = time.perf_counter()
-        out = run(*args, **kwargs)
-        network.append(time.perf_counter() - start)
-        return out
-
-    colorizer._run = timed_run
+    network = time_network(colorizer)
     gray = synthetic_gray(size, size, 0)
     reference = synthetic_photo(size, size, 1)
     for _ in range(params["warmup"]):
