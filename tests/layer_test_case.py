@@ -14,7 +14,8 @@ checks, for one layer class and one input:
 3. the weights count is stable: a second call creates no weights, and a layer
    built symbolically has as many weights as one built eagerly;
 4. every precision policy (float32, mixed_float16, mixed_bfloat16) gives float
-   outputs of its compute dtype with finite values;
+   outputs of its compute dtype (or float32 where the layer says so) with
+   finite values;
 5. a ``.weights.h5`` save/load round trip into a fresh layer gives equal outputs.
 """
 
@@ -77,6 +78,7 @@ def run_layer_test(
     expected_num_trainable_weights=None,
     expected_num_non_trainable_weights=None,
     run_precision_checks=True,
+    float32_outputs=(),
     atol=1e-5,
     rtol=1e-5,
 ):
@@ -93,6 +95,9 @@ def run_layer_test(
         expected_num_trainable_weights: optional count.
         expected_num_non_trainable_weights: optional count.
         run_precision_checks: run step 4.
+        float32_outputs: indices of the output leaves that stay float32 under
+            every policy (e.g. the gate's alpha); the others follow the compute
+            dtype.
         atol, rtol: tolerances of the save/load comparison.
 
     Returns:
@@ -153,12 +158,13 @@ def run_layer_test(
             policy_layer = layer_cls(**init_kwargs, dtype=policy)
             policy_outputs = _call(policy_layer, input_data, call_kwargs)
             compute_dtype = keras.DTypePolicy(policy).compute_dtype
-            for out in _leaves(policy_outputs):
+            for index, out in enumerate(_leaves(policy_outputs)):
                 if not _is_float(out):
                     continue
+                expected = "float32" if index in float32_outputs else compute_dtype
                 assert (
-                    keras.backend.standardize_dtype(out.dtype) == compute_dtype
-                ), f"{policy}: output dtype {out.dtype} != {compute_dtype}"
+                    keras.backend.standardize_dtype(out.dtype) == expected
+                ), f"{policy}: output {index} dtype {out.dtype} != {expected}"
                 values = ops.convert_to_numpy(ops.cast(out, "float32"))
                 assert np.all(np.isfinite(values)), f"{policy}: non-finite output"
             for weight in policy_layer.weights:

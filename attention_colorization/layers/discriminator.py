@@ -19,7 +19,8 @@ class PatchDiscriminator(keras.layers.Layer):
     ``width`` and strides 2-2-2-1, then a 4x4 convolution to one linear score
     per patch (least-squares GAN: no sigmoid). Every convolution is wrapped in
     ``keras.layers.SpectralNormalization`` (instead of pix2pix's batch norm)
-    when ``spectral_norm`` is set.
+    when ``spectral_norm`` is set; its power iteration runs in float32 under
+    every policy, the convolutions in the compute dtype.
 
     Args:
         width: channel multiplier (pix2pix 1.0).
@@ -55,8 +56,12 @@ class PatchDiscriminator(keras.layers.Layer):
                 name=f"conv{i + 1}",
             )
             if spectral_norm:
+                # The power iteration runs in float32 under every policy: in
+                # float16 its squared norms overflow (sigma nan), and a mixed
+                # wrapper would write a rounded kernel back into the float32
+                # variable each step. The wrapped convolution keeps the policy.
                 conv = keras.layers.SpectralNormalization(
-                    conv, dtype=self.dtype_policy, name=f"sn_conv{i + 1}"
+                    conv, dtype="float32", name=f"sn_conv{i + 1}"
                 )
             self.convs.append(conv)
 
@@ -71,7 +76,8 @@ class PatchDiscriminator(keras.layers.Layer):
         x = inputs  # [B, S, S, 3]
         for conv in self.convs[:-1]:
             x = ops.leaky_relu(conv(x, training=training), negative_slope=0.2)
-        return self.convs[-1](x, training=training)  # [B, S/8, S/8, 1]
+        scores = self.convs[-1](x, training=training)  # [B, S/8, S/8, 1]
+        return ops.cast(scores, self.compute_dtype)  # The wrappers give float32.
 
     def get_config(self):
         config = super().get_config()
