@@ -442,6 +442,7 @@ def test_evaluate_tool_on_a_csv(photo_dir, tiny_workdir, tmp_path):
         f"--weights={tiny_workdir}",
         f"--output_dir={out}",
         "--size=48",
+        "--precision=bfloat16",
     )
     assert result.returncode == 0, result.stderr
     assert "evaluate" in result.stderr  # The tqdm bar.
@@ -461,6 +462,7 @@ def test_evaluate_tool_on_a_csv(photo_dir, tiny_workdir, tmp_path):
     assert all(float(g["colorfulness"]) < 1.0 for g in gray)
     assert all(float(w["colorfulness"]) > 5.0 for w in welsh)
     summary = (out / "summary.md").read_text()
+    assert f"model (ours): {tiny_workdir}, bfloat16" in summary
     assert "pairs: 2 (related: 1, independent: 1)" in summary
     assert "read from" in summary and "aesthetics score (AS)" in summary
     for kind in ("related", "independent", "all"):
@@ -495,7 +497,9 @@ def test_evaluate_on_a_data_dir(photo_dir, tiny_workdir, tmp_path):
         palettes="#d8a47f,#6b8f71",
         aesthetics_scorer=lambda rgb: float(rgb.std()),
         progress=False,
+        precision="float32",
     )
+    assert summary["precision"] == "float32"
     assert summary["num_pairs"] == 5
     assert summary["pairs_by_kind"] == {"related": 2, "independent": 2, "palette": 1}
     assert "distorted copy" in summary["pairs_source"]

@@ -362,3 +362,20 @@ def test_image_cache_decodes_once(cast_dir, tmp_path):
     assert cache.get(tmp_path / "missing.png", "missing.png") is None
     assert cache.get(tmp_path / "missing.png") is None and cache.decodes == 2
     assert cache.skipped_list() == [{"file": "missing.png", "reason": "no such file"}]
+
+
+def test_validate_demo_names_a_missing_corpus_in_one_line(tmp_path):
+    out = tmp_path / "validation"
+    result = subprocess.run(
+        ["bash", "tools/validate_demo.sh", str(out)],
+        cwd=pathlib.Path(__file__).resolve().parents[1],
+        env=dict(os.environ, CORPUS_DIR=str(tmp_path / "no_corpus")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "tools/gather_photos.py" in lines[0]
+    assert "plasma_BytheWater.jpg is missing" in lines[0]
+    assert not out.exists()  # Nothing written before the check.

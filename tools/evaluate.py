@@ -81,6 +81,15 @@ _AESTHETICS = flags.DEFINE_string(
 )
 
 
+_PRECISION = flags.DEFINE_enum(
+    "precision",
+    "auto",
+    ["auto", "float32", "bfloat16"],
+    "Inference precision of 'ours' (auto: bfloat16 where this machine computes "
+    "it natively); float32 makes figures comparable across machines.",
+)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -105,6 +114,7 @@ def main(argv: list[str]) -> int:
             palettes=_PALETTES.value,
             aesthetics_scorer=_AESTHETICS.value,
             naturalness=_NATURALNESS.value,
+            precision=_PRECISION.value,
         )
     except (ValueError, FileNotFoundError, imageio.ImageError) as error:
         print(f"error: {error}", file=sys.stderr)

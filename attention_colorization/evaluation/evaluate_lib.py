@@ -124,6 +124,7 @@ def evaluate_pairs(
     pairs_source: str = "",
     progress: bool = True,
     colorizer=None,
+    precision: str = "auto",
     attention=None,
     cache: ImageCache | None = None,
 ) -> dict:
@@ -146,6 +147,8 @@ def evaluate_pairs(
         progress: show a tqdm bar on stderr.
         colorizer: an already loaded ``Colorizer`` for ``ours`` (else loaded
             from ``weights``).
+        precision: ``ours``'s inference precision when it is loaded here:
+            ``"auto"``, ``"float32"`` or ``"bfloat16"`` (``Colorizer.load``).
         attention: an already loaded ``AttentionTransfer``.
         cache: the image cache (made for ``size``/``long_side`` when None).
 
@@ -159,7 +162,7 @@ def evaluate_pairs(
     methods = parse_methods(methods)
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    runner = MethodRunner(methods, weights, colorizer, attention)
+    runner = MethodRunner(methods, weights, colorizer, attention, precision)
     if isinstance(naturalness, bool):
         judge, judge_note = load_naturalness(naturalness)
     else:
@@ -265,6 +268,8 @@ def evaluate_pairs(
         skipped=cache.skipped_list(),
         pairs_skipped=pairs_skipped,
     )
+    if runner.colorizer is not None:
+        summary["precision"] = runner.colorizer.precision  # "float32" | "bfloat16"
     summary["outputs"] = write_report(rows, summary, sheet, methods, output_dir)
     write_summary_json(summary, output_dir)
     return summary
@@ -286,6 +291,7 @@ def evaluate(
     aesthetics_scorer: str | Callable | None = None,
     naturalness: bool = True,
     progress: bool = True,
+    precision: str = "auto",
 ) -> dict:
     """The whole run of ``tools/evaluate.py``: build pairs, evaluate, report.
 
@@ -309,6 +315,8 @@ def evaluate(
         naturalness: score the naturalness (skipped, with a note, when the
             judge's weights package is not installed).
         progress: show the progress bar.
+        precision: ``ours``'s inference precision (``Colorizer.load``); pin
+            ``"float32"`` to compare figures across machines.
 
     Returns:
         The summary dict (:func:`summarize`, plus ``"outputs"``).
@@ -327,7 +335,7 @@ def evaluate(
     runner = None
     if data_dir and not pairs_csv:
         # Fail on missing weights before building pairs (which writes files).
-        runner = MethodRunner(methods, weights)
+        runner = MethodRunner(methods, weights, precision=precision)
     pairs, source = pairs_lib.load_pairs(
         pairs_csv,
         data_dir,
@@ -351,4 +359,5 @@ def evaluate(
         colorizer=runner.colorizer if runner else None,
         attention=runner.attention if runner else None,
         cache=cache,
+        precision=precision,
     )

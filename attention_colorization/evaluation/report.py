@@ -90,7 +90,8 @@ def summary_markdown(summary: dict) -> str:
         f"({', '.join(f'{k}: {n}' for k, n in summary['pairs_by_kind'].items())})",
         f"- pairs {summary['pairs_source']}",
         f"- images: {summary['images']}; outputs rounded to 8 bits",
-        f"- model (ours): {summary['weights']}",
+        f"- model (ours): {summary['weights']}"
+        + (f", {summary['precision']}" if summary.get("precision") else ""),
         f"- time: {summary['seconds_per_pair']:.2f} s per pair, all methods; per "
         f"output: {timing}",
     ]

@@ -44,14 +44,21 @@ def palette_swatch(palette: str, size: int) -> np.ndarray:
 class MethodRunner:
     """Runs the methods on one gray target; models are loaded once, up front."""
 
-    def __init__(self, methods: Sequence[str], weights, colorizer=None, attention=None):
+    def __init__(
+        self,
+        methods: Sequence[str],
+        weights,
+        colorizer=None,
+        attention=None,
+        precision: str = "auto",
+    ):
         self.methods = tuple(methods)
         self.colorizer = colorizer
         self.attention = attention
         if "ours" in self.methods and colorizer is None:
             from attention_colorization.colorizer import Colorizer
 
-            self.colorizer = Colorizer.load(weights)
+            self.colorizer = Colorizer.load(weights, precision=precision)
         if "attention" in self.methods and attention is None:
             from attention_colorization.evaluation.attention_baseline import (
                 AttentionTransfer,
