@@ -114,6 +114,15 @@ def default_config() -> ml_collections.ConfigDict:
     return config
 
 
+def check_inference_size(size: int) -> None:
+    """Raises ValueError unless ``size`` is 0 (the training size) or a multiple
+    of 8 that is at least 16 (``model.inference_size``)."""
+    if size and (size < 16 or size % 8):
+        raise ValueError(
+            f"model.inference_size must be 0 or a multiple of 8 >= 16, got {size}"
+        )
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises ValueError with one readable line when a field is out of range."""
     if config.train.mixed_precision not in PRECISION_POLICIES:
@@ -149,11 +158,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"model.matching must be one of {MATCHING_CHOICES}, "
             f"got {config.model.matching!r}"
         )
-    inference = config.model.inference_size
-    if inference and (inference < 16 or inference % 8):
-        raise ValueError(
-            f"model.inference_size must be 0 or a multiple of 8 >= 16, got {inference}"
-        )
+    check_inference_size(config.model.inference_size)
     if config.model.attention_chunk < 1:
         raise ValueError("model.attention_chunk must be >= 1")
     for name in ("drop_reference_prob", "uniform_prior_prob"):

@@ -132,3 +132,27 @@ def dtype_policy(precision: str):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def load_generator(path=None, precision: str = "auto", inference_size=None):
+    """Builds a model's generator at ``precision`` and loads its weights.
+
+    Args:
+        path: the model (``workdir.load_generator``: None for the bundled one).
+        precision: ``"auto"``, ``"float32"`` or ``"bfloat16"``.
+        inference_size: the resolution the network runs at (None: the model's).
+
+    Returns:
+        ``(generator, config, chosen)``: built under the dtype policy of
+        ``chosen`` (``"float32"`` or ``"bfloat16"``, what ``precision``
+        resolved to), with :func:`keep_float32` applied under bfloat16.
+    """
+    from attention_colorization import workdir
+
+    chosen = resolve_precision(precision)
+    with dtype_policy(chosen):
+        # None, a workdir or a *.weights.h5: weights_path.resolve_weights.
+        generator, config = workdir.load_generator(path, inference_size)
+    if chosen == "bfloat16":
+        keep_float32(generator)
+    return generator, config, chosen

@@ -21,6 +21,7 @@ import pathlib
 import ml_collections
 
 from attention_colorization.atomic import atomic_write_text
+from attention_colorization.config import check_inference_size
 from attention_colorization.weights_path import (  # noqa: F401 (re-exported)
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -93,7 +94,9 @@ def save_weights_atomic(model, path: os.PathLike) -> None:
             tmp.unlink()
 
 
-def load_generator(path: os.PathLike | ModelPath | None = None):
+def load_generator(
+    path: os.PathLike | ModelPath | None = None, inference_size: int | None = None
+):
     """Builds a generator and loads its weights.
 
     Args:
@@ -101,6 +104,9 @@ def load_generator(path: os.PathLike | ModelPath | None = None):
             ``model.weights.h5``), a ``*.weights.h5`` file with ``config.json``
             beside it, or a :class:`ModelPath` (see
             :func:`attention_colorization.weights_path.resolve_weights`).
+        inference_size: the resolution the network runs at, overriding the
+            model's ``model.inference_size`` (a multiple of 8, at least 16);
+            None or 0 keeps the model's.
 
     Returns:
         (generator, config). With ``model.inference_size`` set, the generator
@@ -110,11 +116,16 @@ def load_generator(path: os.PathLike | ModelPath | None = None):
     Raises:
         attention_colorization.weights_path.ModelPathError: (a
             ``FileNotFoundError``) a path that is none of these.
+        ValueError: an ``inference_size`` that is not a multiple of 8 >= 16.
     """
+    if inference_size:
+        check_inference_size(inference_size)
     model = resolve_weights(path)  # Before importing TensorFlow: fails fast.
     from attention_colorization.model import build_generator
 
     config = load_config(model.config_file)
+    if inference_size:
+        config.model.inference_size = int(inference_size)
     if config.model.inference_size:
         config.data.image_size = int(config.model.inference_size)
     generator = build_generator(config)

@@ -32,10 +32,16 @@ its gray values never learns to read them from the reference. So:
   validation split) was 27.14 dB at step 250, 27.15 at 500, 26.98 at 750 and
   26.72 at 1000, so the recipe stops at 600 (the bundled weights are that
   run's step-600 checkpoint).
-* Inference at 256 px (``model.inference_size``): the weights are
-  resolution-independent and attention on the 64 x 64 grid of 256 px beats
-  the 32 x 32 grid of 128 px (validation photos at 512 px: 28.25 vs 26.97 dB
-  PSNR on related pairs).
+* Inference at 512 px (``model.inference_size``): the weights are
+  resolution-independent, and a finer attention grid is sharper. On the
+  recorded validation protocol (``tools/validate_demo.sh``, float32, related
+  pairs): 29.91 dB PSNR at 512 px (128 x 128 grid), 29.52 at 384, 28.89 at
+  256 (an earlier, unrecorded set: 28.25 at 256 against 26.97 at 128), for
+  1.21 s per 512 px photo at 512 against 0.30 s at 256 (2-core EPYC). The
+  training-free attention baseline on the same grids gives the same figures
+  (29.90 dB on the 128 grid, 29.52 on 96): the gain is the grid's, not the
+  training's. ``Colorizer.load(inference_size=256)`` /
+  ``attention-colorize --inference_size 256`` trade it back for speed.
 * The ``finetune`` phase (``--config=configs/demo.py:finetune``), an
   experiment that the bundled weights do NOT use: 400 more steps from the
   base weights at 1e-4, with 30 % of references dropped (the database branch
@@ -79,7 +85,7 @@ def get_config(phase="base"):
     config.model.attention_chunk = 512
     config.model.matching = "efficientnet_lite0"
     config.model.residual_decoder = True
-    config.model.inference_size = 256
+    config.model.inference_size = 512
     config.loss.perceptual = 0.0
     config.loss.perceptual_network = "efficientnet_lite0"
     config.loss.perceptual_weights = "none"

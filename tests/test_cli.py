@@ -553,3 +553,26 @@ def test_skip_existing_single_file(capsys, inputs, monkeypatch):
         capsys, "--input", inputs["gray"], "--output", out_file, "--skip_existing"
     )
     assert code == 0 and "skipped" in out and out_file.read_bytes() == b"kept"
+
+
+def test_inference_size_flag(capsys, inputs, tiny_workdir, monkeypatch):
+    code, _, err = _run(capsys, "--input", inputs["gray"], "--inference_size", "20")
+    assert code == 2 and err.count("\n") == 1
+    assert "--inference_size" in err and "multiple of 8" in err
+    from attention_colorization.colorizer import Colorizer
+
+    sizes = []
+    load = Colorizer.load.__func__
+
+    def spy(cls, *args, **kwargs):
+        colorizer = load(cls, *args, **kwargs)
+        sizes.append(colorizer.image_size)
+        return colorizer
+
+    monkeypatch.setattr(Colorizer, "load", classmethod(spy))
+    out_file = inputs["root"] / "out64.png"
+    args = ("--input", inputs["gray"], "--reference", inputs["ref"])
+    args += ("--weights", tiny_workdir, "--output", out_file, "--inference_size", "64")
+    code, _, err = _run(capsys, *args)
+    assert code == 0, err
+    assert sizes == [64] and Image.open(out_file).size == (45, 37)

@@ -460,3 +460,20 @@ def test_inference_size_runs_the_same_weights_at_another_resolution(tmp_path):
     big = np.repeat(np.repeat(lab, 2, axis=1), 2, axis=2)  # [1, 2S, 2S, 3]
     out = loaded({"l": big[..., :1], "ref_lab": big}, stage=2)
     assert out["ab"].shape == (1, 2 * S, 2 * S, 2)
+
+
+def test_load_generator_inference_size_overrides_the_models(tmp_path):
+    from attention_colorization.workdir import WEIGHTS_FILE, load_generator, save_config
+
+    config = _test_config()
+    trained = build_generator(config)
+    config.model.inference_size = 2 * S
+    save_config(config, tmp_path)
+    trained.save_weights(str(tmp_path / WEIGHTS_FILE))
+    loaded, loaded_config = load_generator(tmp_path, inference_size=3 * S)
+    assert loaded.image_size == 3 * S and loaded_config.data.image_size == 3 * S
+    assert loaded_config.model.inference_size == 3 * S
+    kept, kept_config = load_generator(tmp_path, inference_size=None)
+    assert kept.image_size == 2 * S and kept_config.data.image_size == 2 * S
+    with pytest.raises(ValueError, match="multiple of 8"):
+        load_generator(tmp_path, inference_size=S + 4)

@@ -1,7 +1,8 @@
 r"""The ``attention-colorize-export`` command: ``saved_model`` or ``tflite``.
 
     attention-colorize-export saved_model --export_dir=/models/colorizer \
-        [--weights=MODEL] [--version=N] [--overwrite] [--model_name=colorizer]
+        [--weights=MODEL] [--version=N] [--overwrite] [--model_name=colorizer] \
+        [--precision=float32|bfloat16|auto] [--inference_size=S]
     attention-colorize-export tflite --saved_model=/models/colorizer/1 \
         --output=colorizer.tflite [--quantize=none|float16|dynamic|int8] \
         [--interface=lab|uint8] [--image_size=S]
@@ -27,6 +28,7 @@ from collections.abc import Callable
 
 from absl import app, flags
 
+from attention_colorization.config import check_inference_size
 from attention_colorization.weights_path import (
     ALL_KINDS,
     SAVED_MODEL,
@@ -41,14 +43,19 @@ INTERFACES = ("lab", "uint8")  # = tflite.INTERFACES
 SAVED_MODEL_DOC = rf"""Exports the colouriser as a versioned TF Serving SavedModel.
 
     {PROGRAM} saved_model --export_dir=/models/colorizer \
-        [--weights=MODEL] [--version=N] [--overwrite] [--model_name=colorizer]
+        [--weights=MODEL] [--version=N] [--overwrite] [--model_name=colorizer] \
+        [--precision=float32|bfloat16|auto] [--inference_size=S]
 
 Writes EXPORT_DIR/N (N: the next free version unless given) atomically, with
 the signatures serving_default (uint8 arrays) and colorize_bytes (encoded
 images), mobile_ab for the TFLite exporter, and TF Serving warm-up requests.
 --weights: a training workdir or a *.weights.h5 file with config.json beside
-it (default: the bundled demo model). Check a version the way TF Serving
-loads it:
+it (default: the bundled demo model). --precision: what the network
+computes in (float32 by default; bfloat16 for servers with native bfloat16,
+its matching and colour work staying float32; auto decides on this
+machine). --inference_size: the resolution the network runs at (default: the
+model's; the bundled model's is 512, 256 is 4x less work). Check a version
+the way TF Serving loads it:
 
     saved_model_cli run --dir EXPORT_DIR/N --tag_set serve \
         --signature_def serving_default --inputs 'gray=g.npy;reference=r.npy'
@@ -60,7 +67,8 @@ TFLITE_DOC = rf"""Converts the colouriser to a fixed-size TFLite (LiteRT) model,
         --output=colorizer.tflite [--quantize=none|float16|dynamic|int8] \
         [--interface=lab|uint8] [--image_size=S]
     {PROGRAM} tflite --weights=WORKDIR --output=colorizer_int8.tflite \
-        --quantize=int8 [--calibration_dir=workdirs/corpus/validation]
+        --quantize=int8 [--calibration_dir=workdirs/corpus/validation] \
+        [--inference_size=S]
 
 Signature serving_default, --interface=lab (default): l [1, S, S, 1], ref_lab
 [1, S, S, 3], ref_hist [1, 313] float32, computed by the app (see
@@ -71,7 +79,9 @@ ab, the colour conversion in the graph. Give --saved_model (a version folder
 written by the saved_model subcommand) or --weights (a workdir, a
 *.weights.h5 file or a SavedModel version folder; default: the bundled demo
 model). --image_size must be a multiple of the network's size S (default S).
-int8 calibrates on the photos of --calibration_dir (at most 16, e.g. the
+--inference_size (with --weights only; a SavedModel's size is fixed): the
+network's size S (default: the model's; 256 suits phones). int8 calibrates
+on the photos of --calibration_dir (at most 16, e.g. the
 corpus's validation photos), else on scikit-image's (in the [export] extra).
 """
 
@@ -102,6 +112,8 @@ def export_saved_model(
     version: int | None = None,
     overwrite: bool = False,
     model_name: str = "colorizer",
+    precision: str = "float32",
+    inference_size: int | None = None,
 ) -> int:
     """``saved_model``: exports ``export_dir/version``; returns the exit status.
 
@@ -110,15 +122,22 @@ def export_saved_model(
     """
     start = time.time()
     try:
+        check_inference_size(inference_size or 0)
         model = resolve_weights(weights)
-    except ModelPathError as error:
+    except (ModelPathError, ValueError) as error:
         return _fail(error)
     _quiet_tensorflow()
     from attention_colorization.export import saved_model as saved_model_lib
 
     try:
         path = saved_model_lib.export_from_weights(
-            model, export_dir, version, overwrite, model_name
+            model,
+            export_dir,
+            version,
+            overwrite,
+            model_name,
+            precision=precision,
+            inference_size=inference_size,
         )
     except (saved_model_lib.ExportError, FileNotFoundError, ValueError) as error:
         return _fail(error)
@@ -135,6 +154,7 @@ def export_tflite(
     image_size: int | None = None,
     interface: str = "lab",
     calibration_dir: str | None = None,
+    inference_size: int | None = None,
 ) -> int:
     """``tflite``: converts a SavedModel or a model to ``output``; returns the exit status."""
     start = time.time()
@@ -142,6 +162,12 @@ def export_tflite(
         return _fail("give --saved_model or --weights, not both")
     if calibration_dir and quantize != "int8":
         return _fail("--calibration_dir is for --quantize=int8")
+    if saved_model and inference_size:
+        return _fail("--inference_size needs --weights: a SavedModel's size is fixed")
+    try:
+        check_inference_size(inference_size or 0)
+    except ValueError as error:
+        return _fail(error)
     from attention_colorization.export import calibration as calibration_lib
 
     try:
@@ -164,7 +190,7 @@ def export_tflite(
             )
         else:
             concrete, owner, size = tflite_lib.mobile_function_from_weights(
-                model, image_size, interface
+                model, image_size, interface, inference_size
             )
         calibration = None
         if photos:
@@ -215,6 +241,15 @@ def _saved_model_flags(module_name: str) -> Callable[[list[str]], int]:
         "Model name written into the warm-up requests.",
         module_name=module_name,
     )
+    precision = flags.DEFINE_enum(
+        "precision",
+        "float32",
+        ["float32", "bfloat16", "auto"],
+        "What the network computes in (auto: bfloat16 where this machine "
+        "computes it natively).",
+        module_name=module_name,
+    )
+    inference_size = _inference_size_flag(module_name)
     flags.mark_flag_as_required("export_dir")
 
     def main(argv: list[str]) -> int:
@@ -225,6 +260,8 @@ def _saved_model_flags(module_name: str) -> Callable[[list[str]], int]:
             version.value,
             overwrite.value,
             model_name.value,
+            precision.value,
+            inference_size.value,
         )
 
     return main
@@ -274,6 +311,7 @@ def _tflite_flags(module_name: str) -> Callable[[list[str]], int]:
         "int8: calibrate on these photos (default: scikit-image's).",
         module_name=module_name,
     )
+    inference_size = _inference_size_flag(module_name)
     flags.mark_flag_as_required("output")
 
     def main(argv: list[str]) -> int:
@@ -286,9 +324,20 @@ def _tflite_flags(module_name: str) -> Callable[[list[str]], int]:
             image_size.value,
             interface.value,
             calibration_dir.value,
+            inference_size.value,
         )
 
     return main
+
+
+def _inference_size_flag(module_name: str):
+    return flags.DEFINE_integer(
+        "inference_size",
+        None,
+        "The resolution the network runs at, a multiple of 8 >= 16 "
+        "(default: the model's).",
+        module_name=module_name,
+    )
 
 
 def _no_arguments(argv: list[str]) -> None:

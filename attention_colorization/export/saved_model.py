@@ -417,11 +417,24 @@ def export_saved_model(
     return final
 
 
-def load_module(weights=None) -> ColorizerModule:
-    """A :class:`ColorizerModule` of a model (see ``workdir.load_generator``)."""
-    from attention_colorization import workdir as workdir_lib
+def load_module(
+    weights=None, precision: str = "float32", inference_size: int | None = None
+) -> ColorizerModule:
+    """A :class:`ColorizerModule` of a model (see ``workdir.load_generator``).
 
-    generator, config = workdir_lib.load_generator(weights)
+    Args:
+        weights: the model (None: the bundled one).
+        precision: what the exported network computes in: ``"float32"`` (the
+            default: a serving machine may lack native bfloat16),
+            ``"bfloat16"`` (matching and colour work stay float32, as in
+            ``Colorizer.load``) or ``"auto"`` (decided on this machine).
+        inference_size: the resolution the network runs at (None: the model's).
+    """
+    from attention_colorization import precision as precision_lib
+
+    generator, config, _ = precision_lib.load_generator(
+        weights, precision, inference_size
+    )
     return ColorizerModule(generator, config)
 
 
@@ -436,6 +449,8 @@ def export_from_weights(
     version: int | None = None,
     overwrite: bool = False,
     model_name: str = DEFAULT_MODEL_NAME,
+    precision: str = "float32",
+    inference_size: int | None = None,
 ) -> pathlib.Path:
     """The command's work: load the generator, export ``export_dir/version``.
 
@@ -444,6 +459,7 @@ def export_from_weights(
             file (see :func:`attention_colorization.weights_path.resolve_weights`);
             checked before TensorFlow builds anything.
         export_dir, version, overwrite, model_name: see :func:`export_saved_model`.
+        precision, inference_size: see :func:`load_module`.
 
     Raises:
         attention_colorization.weights_path.ModelPathError: not a model.
@@ -451,5 +467,5 @@ def export_from_weights(
     """
     from attention_colorization.weights_path import resolve_weights
 
-    module = load_module(resolve_weights(weights))
+    module = load_module(resolve_weights(weights), precision, inference_size)
     return export_saved_model(module, export_dir, version, overwrite, model_name)

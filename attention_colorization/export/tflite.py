@@ -175,7 +175,10 @@ def mobile_function_from_saved_model(
 
 
 def mobile_function_from_weights(
-    weights=None, image_size: int | None = None, interface="lab"
+    weights=None,
+    image_size: int | None = None,
+    interface="lab",
+    inference_size: int | None = None,
 ):
     """Like :func:`mobile_function_from_saved_model`, from any model.
 
@@ -184,6 +187,11 @@ def mobile_function_from_weights(
             file or a SavedModel version folder (see
             :func:`attention_colorization.weights_path.resolve_weights`).
         image_size, interface: see :func:`mobile_function_from_saved_model`.
+        inference_size: the resolution the network runs at (None: the
+            model's); not for a SavedModel, whose size is fixed.
+
+    Raises:
+        ValueError: ``inference_size`` with a SavedModel.
     """
     from attention_colorization.export import saved_model as saved_model_lib
     from attention_colorization.weights_path import (
@@ -194,8 +202,13 @@ def mobile_function_from_weights(
 
     model = resolve_weights(weights, accept=ALL_KINDS)
     if model.kind == SAVED_MODEL:
+        if inference_size:
+            raise ValueError(
+                "--inference_size needs a model's weights; a SavedModel's size "
+                "is fixed at export"
+            )
         return mobile_function_from_saved_model(model.path, image_size, interface)
-    module = saved_model_lib.load_module(model)
+    module = saved_model_lib.load_module(model, inference_size=inference_size)
     return mobile_function_from_module(module, image_size, interface)
 
 
