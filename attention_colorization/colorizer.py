@@ -138,13 +138,16 @@ class Colorizer:
         return cls(generator, config, precision=chosen)
 
     # -------------------------------------------------------------- internals
-    def _forward(self, inputs, return_maps, database_temperature=None):
+    def _forward(
+        self, inputs, return_maps, database_temperature=None, database_likelihood=True
+    ):
         return self.generator(
             inputs,
             training=False,
             stage=2,
             return_maps=return_maps,
             database_temperature=database_temperature,
+            database_likelihood=database_likelihood,
         )
 
     def _reference_lab_hist(self, small):
@@ -295,17 +298,19 @@ class Colorizer:
             ref_labs = tf.unstack(prepared.lab)
             inputs["ref_lab"] = prepared.lab[None]  # [1, K, S, S, 3]
             inputs["ref_hist"] = prepared.hist[None]  # [1, K, 313]
-        temperature = None
+        temperature, likelihood = None, True
         if palette is not None and prepared is None:
             grid = self.image_size // 4
             l_grid = tf.image.resize(l_small, [grid, grid], method="area")[0]
             prior = palette_prior(l_grid, parse_palette(palette), self.hist_floor)
             inputs["ref_hist"] = prior[None]  # [1, G, G, Q]
             temperature = PALETTE_TEMPERATURE
+            likelihood = bool(self.config.model.get("palette_likelihood", True))
         outputs = self._run(
             inputs,
             return_maps=bool(return_maps and ref_labs),
             database_temperature=temperature,
+            database_likelihood=likelihood,
         )
 
         ab = color.net_to_ab(tf.cast(outputs["ab"], tf.float32))  # [1, S, S, 2]

@@ -71,6 +71,10 @@ def default_config() -> ml_collections.ConfigDict:
     # The weights do not depend on it: a model trained at 128 px can attend on
     # the finer grid of 256 px.
     config.model.inference_size = 0
+    # Palette mode: whether the DCM's likelihood (its classifier) weighs the
+    # palette prior (Eq. 3), or the prior alone colours (a model whose DCM
+    # never trained).
+    config.model.palette_likelihood = True
 
     # Losses (Eq. 7-12), all computed in float32.
     config.loss = ml_collections.ConfigDict()

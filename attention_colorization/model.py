@@ -98,6 +98,8 @@ class Generator(keras.Model):
             looping over them (for graphs without loop ops, e.g. TFLite).
         database_temperature: T of the DCM's annealed mean for this call
             (None: the layer's, 1 = Eq. 4).
+        database_likelihood: ``False`` leaves the DCM's likelihood out of
+            its posterior (the prior alone; see ``DatabaseColorModule``).
 
     Returns:
         A dict of float32 (int32 for ``"match"``) tensors:
@@ -243,6 +245,7 @@ class Generator(keras.Model):
         return_maps=False,
         attention_loop=True,
         database_temperature=None,
+        database_likelihood=True,
     ):
         if stage not in (1, 2):
             raise ValueError(f"stage must be 1 or 2, got {stage}")
@@ -283,7 +286,10 @@ class Generator(keras.Model):
             confidences = self._mask_references(confidences, inputs["ref_mask"])
         prior = self._prior(inputs.get("ref_hist"), ref_ab)
         c_d, w_d = self.database_color(
-            features["conv8"], prior, temperature=database_temperature
+            features["conv8"],
+            prior,
+            temperature=database_temperature,
+            likelihood=database_likelihood,
         )  # Eq. 2-4
         colors.append(c_d)
         confidences.append(w_d)

@@ -86,6 +86,7 @@ def get_config(phase="base"):
     config.model.matching = "efficientnet_lite0"
     config.model.residual_decoder = True
     config.model.inference_size = 512
+    config.model.palette_likelihood = False
     config.loss.perceptual = 0.0
     config.loss.perceptual_network = "efficientnet_lite0"
     config.loss.perceptual_weights = "none"

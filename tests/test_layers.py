@@ -323,6 +323,23 @@ def test_database_color_posterior_is_bayes(features, rng):
     np.testing.assert_allclose(posterior.numpy(), expected, atol=1e-6, rtol=1e-4)
 
 
+def test_database_color_without_likelihood_posterior_is_the_prior(features, rng):
+    """likelihood=False: the posterior is the normalised prior, whatever F says."""
+    dcm = DatabaseColorModule()
+    dcm(features["conv8"])  # builds the classifier
+    # A classifier with a strong opinion (a fresh one is near uniform).
+    dcm.classifier.bias.assign(rng.normal(0.0, 3.0, 313).astype(np.float32))
+    prior = rng.dirichlet(np.full(313, 0.3), size=(BATCH, G, G)).astype(np.float32)
+    _, _, posterior = dcm(
+        features["conv8"], 3.0 * prior, return_posterior=True, likelihood=False
+    )
+    np.testing.assert_allclose(posterior.numpy(), prior, atol=1e-6, rtol=1e-4)
+    _, _, with_likelihood = dcm(features["conv8"], prior, return_posterior=True)
+    assert np.abs(with_likelihood.numpy() - prior).max() > 0.1
+    with pytest.raises(ValueError, match="needs a prior"):
+        dcm(features["conv8"], likelihood=False)
+
+
 @pytest.mark.parametrize("bin_index", [0, 150, 312])
 def test_database_color_one_bin_prior_gives_that_colour(features, bins_net, bin_index):
     dcm = DatabaseColorModule()

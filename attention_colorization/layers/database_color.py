@@ -31,6 +31,11 @@ class DatabaseColorModule(keras.layers.Layer):
        renormalised (the "annealed mean" of Zhang et al. 2016): a posterior
        split between distant colours (a palette) then picks one per pixel
        instead of their gray average. T = 1 is Eq. 4.
+       With ``likelihood=False`` step 2 is left out and the posterior is the
+       prior itself: for a per-pixel prior that already says which colour
+       goes where (a palette's, :mod:`attention_colorization.palette_prior`)
+       under a classifier that never learned (the bundled model's gate never
+       chose the DCM in training).
     5. Confidence ``w_d(x)``: the posterior's maximum and normalised entropy,
        concatenated with the features, through two Dense layers to one logit.
 
@@ -53,6 +58,8 @@ class DatabaseColorModule(keras.layers.Layer):
         temperature: this call's T of the annealed mean (default: the
             layer's).
         return_posterior: also return the posterior ``[B, G, G, Q]`` (float32).
+        likelihood: whether the classifier's likelihood enters the posterior
+            (Eq. 3); False (a prior is then required) uses the prior alone.
 
     Returns:
         ``(color [B, G, G, 2], confidence [B, G, G, 1])`` in the compute dtype,
@@ -99,9 +106,20 @@ class DatabaseColorModule(keras.layers.Layer):
         self.confidence_out.build(features_shape[:-1] + (self.confidence_units,))
         self.built = True
 
-    def call(self, features, prior=None, return_posterior=False, temperature=None):
+    def call(
+        self,
+        features,
+        prior=None,
+        return_posterior=False,
+        temperature=None,
+        likelihood=True,
+    ):
+        if not likelihood and prior is None:
+            raise ValueError("likelihood=False needs a prior")
         logits = ops.cast(self.classifier(features), "float32")  # [B, G, G, Q]
         log_posterior = ops.log_softmax(logits, axis=-1)  # likelihood, Eq. 2
+        if not likelihood:
+            log_posterior = ops.zeros_like(log_posterior)  # p(q | v) uniform
         if prior is not None:
             prior = ops.maximum(ops.cast(prior, "float32"), self.prior_floor)
             log_prior = ops.log(prior)  # [B, Q] or [B, G, G, Q]
