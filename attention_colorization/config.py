@@ -67,6 +67,12 @@ def default_config() -> ml_collections.ConfigDict:
     # The decoder predicts a correction to c' upsampled (SPEC.md, small-data
     # recipe) instead of ab from scratch.
     config.model.residual_decoder = False
+    # How the residual decoder brings c' from the grid to S: "bilinear" or
+    # "joint_bilateral" (guided by the target's L, Kopf et al. 2007; no
+    # weights, so it can be switched on a trained model), with its sigmas.
+    config.model.upsampling = "bilinear"
+    config.model.upsampling_sigma_range = 5.0  # L units
+    config.model.upsampling_sigma_spatial = 1.0  # attention-grid cells
     # Resolution a loaded model runs at (Colorizer, export); 0 = data.image_size.
     # The weights do not depend on it: a model trained at 128 px can attend on
     # the finer grid of 256 px.
@@ -163,6 +169,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"got {config.model.matching!r}"
         )
     check_inference_size(config.model.inference_size)
+    from attention_colorization.layers.decoder import UPSAMPLING_CHOICES
+
+    if config.model.upsampling not in UPSAMPLING_CHOICES:
+        raise ValueError(
+            f"model.upsampling must be one of {UPSAMPLING_CHOICES}, "
+            f"got {config.model.upsampling!r}"
+        )
+    if config.model.upsampling != "bilinear" and not config.model.residual_decoder:
+        raise ValueError(
+            f"model.upsampling={config.model.upsampling!r} needs "
+            "model.residual_decoder=True"
+        )
     if config.model.attention_chunk < 1:
         raise ValueError("model.attention_chunk must be >= 1")
     for name in ("drop_reference_prob", "uniform_prior_prob"):

@@ -80,6 +80,11 @@ class Generator(keras.Model):
             afterwards).
         residual_decoder: the decoder predicts a correction to ``c'``
             upsampled (SPEC.md, "Small-data recipe").
+        upsampling: how the residual decoder upsamples ``c'``:
+            ``"bilinear"`` or ``"joint_bilateral"`` (guided by L; see
+            :class:`~attention_colorization.layers.Decoder`).
+        upsampling_sigma_range, upsampling_sigma_spatial: the joint
+            bilateral filter's sigmas (L units, grid cells).
         **kwargs: passed to ``keras.Model`` (``name``, ``dtype``...).
 
     Call arguments:
@@ -130,6 +135,9 @@ class Generator(keras.Model):
         matching_trainable=False,
         matching_weights=None,
         residual_decoder=False,
+        upsampling="bilinear",
+        upsampling_sigma_range=5.0,
+        upsampling_sigma_spatial=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -151,6 +159,9 @@ class Generator(keras.Model):
         self.matching = matching
         self.matching_trainable = bool(matching_trainable)
         self.residual_decoder = bool(residual_decoder)
+        self.upsampling = upsampling
+        self.upsampling_sigma_range = float(upsampling_sigma_range)
+        self.upsampling_sigma_spatial = float(upsampling_sigma_spatial)
         self.grid_size = image_size // 4
         policy = self.dtype_policy
         self.feature_extractor = FeatureExtractor(
@@ -178,7 +189,13 @@ class Generator(keras.Model):
         )
         self.gate = GateFusion(dtype=policy, name="gate")
         self.decoder = Decoder(
-            width, residual=residual_decoder, dtype=policy, name="decoder"
+            width,
+            residual=residual_decoder,
+            upsampling=upsampling,
+            sigma_range=upsampling_sigma_range,
+            sigma_spatial=upsampling_sigma_spatial,
+            dtype=policy,
+            name="decoder",
         )
         self.matcher = None
         if matching != "encoder":
@@ -253,6 +270,7 @@ class Generator(keras.Model):
             color.l_to_net(ops.cast(inputs["l"], "float32")), self.compute_dtype
         )
         ref_lab = inputs.get("ref_lab") if stage == 2 else None
+        guide = ops.cast(inputs["l"], "float32")  # [B, S, S, 1]: the decoder's guide
 
         if ref_lab is None:
             features = self.feature_extractor(l_net, training=training)
@@ -265,7 +283,7 @@ class Generator(keras.Model):
 
         if stage == 1:
             zeros = ops.zeros_like(features["conv8"][..., :2])  # c' = 0: [B, G, G, 2]
-            ab = self.decoder(zeros, features, training=training)
+            ab = self.decoder(zeros, features, training=training, guide=guide)
             return {"ab": ops.cast(ab, "float32")}
 
         colors, confidences, matches = [], [], []
@@ -294,7 +312,9 @@ class Generator(keras.Model):
         colors.append(c_d)
         confidences.append(w_d)
         fused, alpha = self.gate(colors, confidences)  # Eq. 5
-        ab = self.decoder(fused, features, training=training)  # [B, S, S, 2]
+        ab = self.decoder(
+            fused, features, training=training, guide=guide
+        )  # [B, S, S, 2]
 
         outputs = {"ab": ops.cast(ab, "float32"), "alpha": ops.cast(alpha, "float32")}
         if return_maps:
@@ -414,6 +434,9 @@ class Generator(keras.Model):
             "matching": self.matching,
             "matching_trainable": self.matching_trainable,
             "residual_decoder": self.residual_decoder,
+            "upsampling": self.upsampling,
+            "upsampling_sigma_range": self.upsampling_sigma_range,
+            "upsampling_sigma_spatial": self.upsampling_sigma_spatial,
         }
 
     @classmethod
@@ -451,6 +474,9 @@ def build_generator(
         matching_trainable=model.matching_trainable,
         matching_weights=model.matching_weights if pretrained else None,
         residual_decoder=model.residual_decoder,
+        upsampling=model.get("upsampling", "bilinear"),
+        upsampling_sigma_range=model.get("upsampling_sigma_range", 5.0),
+        upsampling_sigma_spatial=model.get("upsampling_sigma_spatial", 1.0),
         name="generator",
     )
     generator.build()  # every variable; no forward pass needed (2.4 s at 256 px)

@@ -87,6 +87,7 @@ def get_config(phase="base"):
     config.model.residual_decoder = True
     config.model.inference_size = 512
     config.model.palette_likelihood = False
+    config.model.upsampling = "joint_bilateral"
     config.loss.perceptual = 0.0
     config.loss.perceptual_network = "efficientnet_lite0"
     config.loss.perceptual_weights = "none"

@@ -98,14 +98,17 @@ def real_photos():
 @pytest.fixture(scope="module")
 def pretrained_matching(real_photos):
     """A random generator with the EfficientNet-Lite0 matcher at 64 px (the
-    demo model's kind; the attention in one chunk), its module and TFLite
-    models: float32, and int8 calibrated on two real photos."""
+    demo model's kind: residual decoder, joint bilateral upsampling; the
+    attention in one chunk), its module and TFLite models: float32, and int8
+    calibrated on two real photos."""
     from attention_colorization.model import build_generator
 
     config = tiny_config(
         **{
             "model.matching": "efficientnet_lite0",
             "model.attention_chunk": 256,
+            "model.residual_decoder": True,
+            "model.upsampling": "joint_bilateral",
             "data.image_size": 64,
         }
     )

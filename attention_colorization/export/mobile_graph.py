@@ -25,6 +25,8 @@ DCM ``log_softmax``            ``LOG_SOFTMAX``         ``softmax(logits + log p)
 gate ``stack``                 ``PACK``                a sum of slices
 decoder nearest x2             ``TILE``                :func:`upsample_nearest`
                                                        (``DEPTH_TO_SPACE``)
+joint bilateral upsampling     ``TILE``                :func:`upsample_nearest`
+                                                       twice
 concat of > 4 tensors          ``CONCATENATION``       :func:`concat`: a tree of
                                (XNNPACK: <= 4 inputs)  4-input ones
 batch split by ``tf.shape``    dynamic slices          static slices
@@ -43,6 +45,7 @@ import tensorflow as tf
 
 from attention_colorization import color
 from attention_colorization.layers.blocks import resize_to_grid
+from attention_colorization.layers.joint_bilateral import joint_bilateral_upsample
 
 # TFLite ops that LiteRT's XNNPACK delegate does not take (measured with
 # ai-edge-litert 2.3): each one left in a graph splits it into more partitions.
@@ -403,13 +406,23 @@ def _gated_conv(block, x):
     return a * tf.sigmoid(b)
 
 
-def decoder(dec, color_fused, features):
+def _upsample_by(x: tf.Tensor, factor: int) -> tf.Tensor:
+    """Nearest x ``factor`` (a power of 2) by :func:`upsample_nearest` rounds."""
+    if factor & (factor - 1):
+        raise ValueError(f"the mobile graph upsamples by powers of 2, not {factor}")
+    while factor > 1:
+        x, factor = upsample_nearest(x), factor // 2
+    return x
+
+
+def decoder(dec, color_fused, features, guide=None):
     """``Decoder.call`` (inference) without TILE.
 
     Args:
         dec: the generator's :class:`Decoder`.
         color_fused: ``c'`` ``[B, G, G, 2]``.
         features: F's dict (``conv1``, ``conv2``, ``conv8``).
+        guide: the target's L ``[B, S, S, 1]`` (joint bilateral upsampling).
 
     Returns:
         Normalised ab ``[B, S, S, 2]`` float32.
@@ -425,7 +438,18 @@ def decoder(dec, color_fused, features):
     with tf.name_scope(OUTPUT_SCOPE):
         if not dec.residual:
             return tf.tanh(out)
-        base = tf.image.resize(tf.cast(color_fused, tf.float32), out.shape[1:3])
+        if dec.upsampler is not None:
+            up = dec.upsampler
+            base = joint_bilateral_upsample(
+                color_fused,
+                guide,
+                up.sigma_range,
+                up.sigma_spatial,
+                up.radius,
+                upsample=_upsample_by,
+            )
+        else:
+            base = tf.image.resize(tf.cast(color_fused, tf.float32), out.shape[1:3])
         return tf.clip_by_value(base + out, -1.0, 1.0)
 
 
@@ -486,4 +510,4 @@ def forward(generator, lightness, ref_lab, ref_hist, hist_floor: float = 0.0):
     c_r, w_r = semantic_color(scm, query, keys, ref_ab)  # Eq. 1
     c_d, w_d = database_color(generator.database_color, features["conv8"], ref_hist)
     fused = gate([c_r, c_d], [w_r, w_d])  # Eq. 5
-    return decoder(generator.decoder, fused, features)
+    return decoder(generator.decoder, fused, features, tf.cast(lightness, tf.float32))

@@ -8,6 +8,8 @@
   features of the gray L, for the SCM's queries and keys.
 * :class:`GateFusion`: softmax gate over the colour sources (Eq. 5).
 * :class:`Decoder`: StackGAN++-style upsampling of the fused colour to ab.
+* :class:`JointBilateralUpsampling`: the fused colour brought to S guided by
+  L (the residual decoder's ``upsampling="joint_bilateral"``).
 * :class:`PatchDiscriminator`: pix2pix PatchGAN for the LSGAN loss.
 """
 
@@ -16,6 +18,7 @@ from attention_colorization.layers.decoder import Decoder
 from attention_colorization.layers.discriminator import PatchDiscriminator
 from attention_colorization.layers.feature_extractor import FeatureExtractor
 from attention_colorization.layers.gate_fusion import GateFusion
+from attention_colorization.layers.joint_bilateral import JointBilateralUpsampling
 from attention_colorization.layers.pretrained_matching import (
     PretrainedMatchingFeatures,
 )
@@ -26,6 +29,7 @@ __all__ = [
     "Decoder",
     "FeatureExtractor",
     "GateFusion",
+    "JointBilateralUpsampling",
     "PatchDiscriminator",
     "PretrainedMatchingFeatures",
     "SemanticColorModule",

@@ -6,6 +6,13 @@ import keras
 from keras import ops
 
 from attention_colorization.layers.blocks import GatedConv, scaled_width
+from attention_colorization.layers.joint_bilateral import (
+    DEFAULT_SIGMA_RANGE,
+    DEFAULT_SIGMA_SPATIAL,
+    JointBilateralUpsampling,
+)
+
+UPSAMPLING_CHOICES = ("bilinear", "joint_bilateral")
 
 _JOINT_BASE = 256  # Channels at the attention grid G = S / 4 (conv8's width).
 _MID_BASE = 128  # Channels at S / 2 (conv2's width).
@@ -28,6 +35,9 @@ class Decoder(keras.layers.Layer):
        ``c'`` itself), clipped to [-1, 1]. Copying the fused colour is then
        the default and the decoder learns corrections (edges, detail); the
        first bundled model's plain decoder had learned to ignore ``c'``.
+       With ``upsampling="joint_bilateral"`` ``c'`` is upsampled by
+       :class:`JointBilateralUpsampling` guided by the target's L instead
+       (no colour bleeding across edges of L; no weights).
 
     ``c_joint, c_mid, c_fine`` are 256, 128, 64 channels times ``width``
     (rounded, at least 8).
@@ -35,6 +45,10 @@ class Decoder(keras.layers.Layer):
     Args:
         width: channel multiplier (paper 1.0).
         residual: predict a correction to ``c'`` (see step 4).
+        upsampling: how a residual decoder brings ``c'`` to S: ``"bilinear"``
+            or ``"joint_bilateral"`` (guided by L).
+        sigma_range, sigma_spatial: the joint bilateral filter's sigmas (L
+            units, grid cells).
         **kwargs: passed to ``keras.layers.Layer``.
 
     Call arguments:
@@ -42,6 +56,8 @@ class Decoder(keras.layers.Layer):
         features: the dict of :class:`FeatureExtractor`; ``"conv8"``
             ``[B, S/4, S/4, c8]``, ``"conv2"`` ``[B, S/2, S/2, c2]`` and
             ``"conv1"`` ``[B, S, S, c1]`` are used, other entries ignored.
+        guide: the target's L ``[B, S, S, 1]`` in [0, 100]; needed by
+            ``upsampling="joint_bilateral"``, ignored otherwise.
 
     Returns:
         Normalised ab ``[B, S, S, 2]`` in (-1, 1), compute dtype.
@@ -52,10 +68,32 @@ class Decoder(keras.layers.Layer):
         SIGGRAPH 2017 (skips); Yin et al., ACM MM 2021, Sec. 3.2.3.
     """
 
-    def __init__(self, width=1.0, residual=False, **kwargs):
+    def __init__(
+        self,
+        width=1.0,
+        residual=False,
+        upsampling="bilinear",
+        sigma_range=DEFAULT_SIGMA_RANGE,
+        sigma_spatial=DEFAULT_SIGMA_SPATIAL,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        if upsampling not in UPSAMPLING_CHOICES:
+            raise ValueError(
+                f"upsampling must be one of {UPSAMPLING_CHOICES}, got {upsampling!r}"
+            )
+        if upsampling != "bilinear" and not residual:
+            raise ValueError(f"upsampling={upsampling!r} needs a residual decoder")
         self.width = width
         self.residual = bool(residual)
+        self.upsampling = upsampling
+        self.sigma_range = float(sigma_range)
+        self.sigma_spatial = float(sigma_spatial)
+        self.upsampler = None
+        if upsampling == "joint_bilateral":
+            self.upsampler = JointBilateralUpsampling(
+                sigma_range, sigma_spatial, name="joint_bilateral"
+            )
         joint = scaled_width(_JOINT_BASE, width)
         mid = scaled_width(_MID_BASE, width)
         fine = scaled_width(_FINE_BASE, width)
@@ -94,7 +132,7 @@ class Decoder(keras.layers.Layer):
         self.to_ab.build(self.merge_fine.compute_output_shape(shape))
         self.built = True
 
-    def call(self, color, features, training=None):
+    def call(self, color, features, training=None, guide=None):
         x = ops.concatenate(
             [color, features["conv8"]], axis=-1
         )  # [B, S/4, S/4, 2 + c8]
@@ -109,13 +147,26 @@ class Decoder(keras.layers.Layer):
         if not self.residual:
             return ops.cast(ops.tanh(out), self.compute_dtype)
         size = tuple(out.shape[1:3])
-        base = ops.image.resize(
-            ops.cast(color, "float32"), size, interpolation="bilinear"
-        )  # [B, S, S, 2]
+        if self.upsampler is not None:
+            if guide is None:
+                raise ValueError("joint bilateral upsampling needs the guide L")
+            base = self.upsampler(color, guide)  # [B, S, S, 2]
+        else:
+            base = ops.image.resize(
+                ops.cast(color, "float32"), size, interpolation="bilinear"
+            )  # [B, S, S, 2]
         ab = ops.clip(base + out, -1.0, 1.0)
         return ops.cast(ab, self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"width": self.width, "residual": self.residual})
+        config.update(
+            {
+                "width": self.width,
+                "residual": self.residual,
+                "upsampling": self.upsampling,
+                "sigma_range": self.sigma_range,
+                "sigma_spatial": self.sigma_spatial,
+            }
+        )
         return config
