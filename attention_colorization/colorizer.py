@@ -305,7 +305,7 @@ class Colorizer:
             prior = palette_prior(l_grid, parse_palette(palette), self.hist_floor)
             inputs["ref_hist"] = prior[None]  # [1, G, G, Q]
             temperature = PALETTE_TEMPERATURE
-            likelihood = bool(self.config.model.get("palette_likelihood", True))
+            likelihood = bool(self.config.model.palette_likelihood)
         outputs = self._run(
             inputs,
             return_maps=bool(return_maps and ref_labs),

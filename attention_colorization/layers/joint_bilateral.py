@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
 from keras import ops
@@ -152,7 +150,7 @@ class JointBilateralUpsampling(keras.layers.Layer):
     ):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        if not (sigma_range > 0 and sigma_spatial > 0 and math.isfinite(sigma_range)):
+        if not (sigma_range > 0 and sigma_spatial > 0):
             raise ValueError(
                 f"sigmas must be positive, got {sigma_range} and {sigma_spatial}"
             )
